@@ -1,0 +1,50 @@
+package commands
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Exit codes, the same for every command.
+const (
+	// ExitOK: healthy, or done.
+	ExitOK = 0
+	// ExitProblems: the command worked and found problems (a check failed,
+	// a finding was made).
+	ExitProblems = 1
+	// ExitTrouble: the command could not do its job: bad usage, bad input,
+	// missing privilege, missing interface.
+	ExitTrouble = 2
+)
+
+// ErrProblems is what a command returns after printing a report that holds
+// problems: the exit code is ExitProblems and nothing more is printed.
+var ErrProblems = errors.New("problems found")
+
+// FlagError is a usage mistake: a bad flag, value or argument.
+type FlagError struct{ Err error }
+
+func (e *FlagError) Error() string { return e.Err.Error() }
+func (e *FlagError) Unwrap() error { return e.Err }
+
+func flagErrorf(format string, args ...any) error {
+	return &FlagError{Err: fmt.Errorf(format, args...)}
+}
+
+// exitCode maps a command's error to the process's exit code.
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, ErrProblems):
+		return ExitProblems
+	}
+	return ExitTrouble
+}
+
+// oneLine folds an error message onto one line: errors print once, as one
+// line that says what failed and what to do.
+func oneLine(msg string) string {
+	return strings.Join(strings.Fields(msg), " ")
+}

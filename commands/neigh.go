@@ -1,0 +1,251 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/arpdoctor/arpdoctor/neigh"
+	"github.com/spf13/cobra"
+)
+
+type neighOptions struct {
+	*globalOptions
+	Interface      string
+	IPv4, IPv6     bool
+	States         string
+	IPs            []string
+	Resolve        bool
+	ResolveTimeout time.Duration
+
+	filter neigh.Filter
+}
+
+func newNeighCmd(g *globalOptions) *cobra.Command {
+	o := &neighOptions{globalOptions: g}
+	cmd := &cobra.Command{
+		Use:     "neigh",
+		Aliases: []string{"neighbor", "arp"},
+		Short:   "Show the neighbor table (ARP and NDP), like arp -a or ip neigh",
+		Long: `Show the kernel's neighbor table: which MAC each IP maps to, on which
+interface, in which state, and how long ago the kernel last confirmed,
+used and updated the entry.
+
+Like 'ip neigh show', NOARP and NONE entries (multicast mappings and the
+like) are hidden unless --state names them or is "all". Entries are sorted
+by interface, then numerically by IP.
+
+On a terminal, a line under the table counts the entries by state and shows
+the garbage-collection thresholds gc_thresh1/2/3: below gc_thresh1 the
+kernel never removes stale entries. When stdout is not a terminal the table
+is tab-separated, without header or colors; use -o json for scripts (the
+schema is in docs/json.md).
+
+Reading the table needs no privilege; --netns NAME needs CAP_SYS_ADMIN.`,
+		Example: `  arpdoctor neigh
+  arpdoctor neigh -i eth0 -4 --state stale,failed
+  arpdoctor neigh --ip 192.0.2.0/24 -o json
+  arpdoctor --netns blue neigh --state all`,
+		Args:        cobra.NoArgs,
+		Annotations: outputs("table", "wide", "json"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
+			return runNeigh(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.Interface, "interface", "i", "", "only entries on this interface")
+	f.BoolVarP(&o.IPv4, "ipv4", "4", false, "only IPv4 (ARP) entries")
+	f.BoolVarP(&o.IPv6, "ipv6", "6", false, "only IPv6 (NDP) entries")
+	f.StringVar(&o.States, "state", "", "only entries in these states, comma-separated (REACHABLE, STALE, DELAY, PROBE, FAILED, INCOMPLETE, PERMANENT, NOARP, NONE), or all")
+	f.StringSliceVar(&o.IPs, "ip", nil, "only entries for this IP or in this CIDR prefix (repeatable)")
+	f.BoolVar(&o.Resolve, "resolve", false, "add reverse-DNS names (bounded by --resolve-timeout)")
+	f.DurationVar(&o.ResolveTimeout, "resolve-timeout", 2*time.Second, "longest time --resolve may take in all")
+	return cmd
+}
+
+// validate turns the flags into a filter.
+func (o *neighOptions) validate() error {
+	if o.IPv4 && o.IPv6 {
+		return flagErrorf("-4 and -6 exclude each other; give neither for both families")
+	}
+	f := neigh.Filter{Interface: o.Interface}
+	switch {
+	case o.IPv4:
+		f.Family = neigh.Inet
+	case o.IPv6:
+		f.Family = neigh.Inet6
+	}
+	if o.States != "" {
+		s, err := neigh.ParseStates(o.States)
+		if err != nil {
+			return &FlagError{Err: fmt.Errorf("--state: %w", err)}
+		}
+		f.States = s
+	}
+	for _, s := range o.IPs {
+		p, err := neigh.ParsePrefix(s)
+		if err != nil {
+			return &FlagError{Err: fmt.Errorf("--ip: %w", err)}
+		}
+		f.Prefixes = append(f.Prefixes, p)
+	}
+	if o.ResolveTimeout <= 0 {
+		return flagErrorf("--resolve-timeout must be positive")
+	}
+	o.filter = f
+	return nil
+}
+
+func runNeigh(ctx context.Context, o *neighOptions) error {
+	c, err := neigh.Open(o.NetNS)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	entries, err := c.List(o.filter)
+	if err != nil {
+		return err
+	}
+	if o.Resolve {
+		rctx, cancel := context.WithTimeout(ctx, o.ResolveTimeout)
+		neigh.ResolveNames(rctx, net.DefaultResolver, entries)
+		cancel()
+	}
+	if o.Output == "json" {
+		return writeJSONArray(o.io.Out, entries)
+	}
+	var tables []neigh.Table
+	if o.io.OutTTY {
+		// Context for the summary line only: without it the line is
+		// shorter, the listing no less true.
+		tables, _ = c.Tables(o.filter.Family)
+	}
+	v := neighView{
+		entries: entries,
+		tables:  tables,
+		wide:    o.Output == "wide",
+		names:   o.Resolve,
+		tty:     o.io.OutTTY,
+		p:       palette{on: o.color},
+	}
+	return v.render(o.io.Out)
+}
+
+// neighView renders entries as a table.
+type neighView struct {
+	entries []neigh.Entry
+	tables  []neigh.Table
+	wide    bool // add FLAGS
+	names   bool // add NAME
+	tty     bool
+	p       palette
+}
+
+func (v neighView) render(w io.Writer) error {
+	t := &table{header: []string{"IP"}}
+	if v.names {
+		t.header = append(t.header, "NAME")
+	}
+	t.header = append(t.header, "MAC", "INTERFACE", "STATE")
+	if v.wide {
+		t.header = append(t.header, "FLAGS")
+	}
+	t.header = append(t.header, "CONFIRMED", "USED", "UPDATED")
+	for _, e := range v.entries {
+		row := []string{e.IP.String()}
+		if v.names {
+			row = append(row, e.Name)
+		}
+		row = append(row, e.MAC, e.Interface, v.state(e.State))
+		if v.wide {
+			row = append(row, e.Flags.String())
+		}
+		row = append(row, e.ConfirmedAgo.String(), e.UsedAgo.String(), e.UpdatedAgo.String())
+		t.add(row...)
+	}
+	if !v.tty {
+		return t.render(w, false)
+	}
+	if len(v.entries) > 0 {
+		if err := t.render(w, true); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintln(w, v.p.faint(summaryLine(v.entries, v.tables)))
+	return err
+}
+
+// state colors a state by what it says about the neighbor.
+func (v neighView) state(s neigh.State) string {
+	switch s {
+	case neigh.Failed, neigh.Incomplete:
+		return v.p.red(s.String())
+	case neigh.Stale, neigh.Delay, neigh.Probe:
+		return v.p.yellow(s.String())
+	case neigh.Reachable:
+		return v.p.green(s.String())
+	}
+	return s.String()
+}
+
+// summaryLine counts entries by state, in the kernel's order of states,
+// and adds the gc thresholds of the tables given.
+func summaryLine(entries []neigh.Entry, tables []neigh.Table) string {
+	counts := map[neigh.State]int{}
+	var order []neigh.State
+	for _, e := range entries {
+		if counts[e.State] == 0 {
+			order = append(order, e.State)
+		}
+		counts[e.State]++
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %s", len(entries), plural(len(entries), "entry", "entries"))
+	if len(order) > 0 {
+		sortStates(order)
+		b.WriteString(":")
+		for i, s := range order {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, " %d %s", counts[s], s)
+		}
+	}
+	for i, t := range tables {
+		if i == 0 {
+			b.WriteString("; gc_thresh1/2/3")
+		} else {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, " %s %d/%d/%d", t.Family, t.Thresh1, t.Thresh2, t.Thresh3)
+	}
+	return b.String()
+}
+
+// sortStates orders states as the kernel numbers them, NONE last.
+func sortStates(ss []neigh.State) {
+	key := func(s neigh.State) int {
+		if s == neigh.None {
+			return 1 << 16
+		}
+		return int(s)
+	}
+	for i := 1; i < len(ss); i++ {
+		for j := i; j > 0 && key(ss[j]) < key(ss[j-1]); j-- {
+			ss[j], ss[j-1] = ss[j-1], ss[j]
+		}
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

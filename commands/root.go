@@ -1,0 +1,125 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// globalOptions are the flags every command takes.
+type globalOptions struct {
+	io *IOStreams
+	// NetNS is the network namespace to work in: a name under /run/netns
+	// (as `ip -n` takes it) or a path such as /proc/PID/ns/net.
+	NetNS string
+	// Output is the output format: table, wide, json (and what a command
+	// adds).
+	Output string
+	// Color is auto, always or never.
+	Color string
+	// color is Color resolved against the terminal and the environment.
+	color bool
+}
+
+const outputsAnnotation = "arpdoctor/outputs"
+
+// outputs declares the output formats a command supports; the first is its
+// default.
+func outputs(formats ...string) map[string]string {
+	return map[string]string{outputsAnnotation: strings.Join(formats, ",")}
+}
+
+// NewRootCmd builds the arpdoctor command tree writing to ios.
+func NewRootCmd(ios *IOStreams) *cobra.Command {
+	g := &globalOptions{io: ios}
+	root := &cobra.Command{
+		Use:   "arpdoctor",
+		Short: "Diagnose and fix Linux ARP and neighbor-cache problems",
+		Long: `arpdoctor finds the neighbor-cache (ARP and NDP) problems behind "it just
+can't connect": stale entries that send replies to a MAC that no longer
+owns the IP, settings that keep such entries alive, tables that overflow.
+
+Every command takes --netns to work in another network namespace without
+moving the process, -o to choose the output, and --color.
+
+Exit codes: 0 healthy or done, 1 problems found, 2 trouble (bad usage, bad
+input, missing privilege, missing interface).`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// Completion scripts are a command of their own, hidden from the
+		// list to keep it about the network.
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return g.resolve(cmd)
+		},
+	}
+	root.SetOut(ios.Out)
+	root.SetErr(ios.ErrOut)
+	root.SetIn(ios.In)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &FlagError{Err: err} })
+
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.NetNS, "netns", "", "network namespace: a name under /run/netns (as `ip -n`) or a path such as /proc/PID/ns/net")
+	pf.StringVarP(&g.Output, "output", "o", "", "output format: table, wide or json (default table)")
+	pf.StringVar(&g.Color, "color", "auto", "color: auto (a terminal, unless NO_COLOR is set), always or never")
+
+	root.AddCommand(
+		newNeighCmd(g),
+		newVersionCmd(g),
+	)
+	return root
+}
+
+// resolve checks the global flags against the command being run.
+func (g *globalOptions) resolve(cmd *cobra.Command) error {
+	formats := strings.Split(cmd.Annotations[outputsAnnotation], ",")
+	if formats[0] == "" {
+		formats = []string{"table"}
+	}
+	if g.Output == "" {
+		g.Output = formats[0]
+	}
+	if !slices.Contains(formats, g.Output) {
+		return flagErrorf("%s does not support -o %s (want %s)", cmd.CommandPath(), g.Output, strings.Join(formats, ", "))
+	}
+	switch g.Color {
+	case "always":
+		g.color = true
+	case "never":
+		g.color = false
+	case "auto":
+		g.color = g.io.OutTTY && g.io.Getenv("NO_COLOR") == "" && g.io.Getenv("TERM") != "dumb"
+	default:
+		return flagErrorf("invalid --color %q (want auto, always or never)", g.Color)
+	}
+	return nil
+}
+
+// Main runs the command line args and returns the exit code. Errors are
+// printed here, once, on one line.
+func Main(ctx context.Context, ios *IOStreams, args []string) int {
+	root := NewRootCmd(ios)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil || errors.Is(err, ErrProblems) {
+		return exitCode(err)
+	}
+	msg := oneLine(err.Error())
+	var fe *FlagError
+	if errors.As(err, &fe) || isUsageError(err) {
+		msg += fmt.Sprintf(" (see '%s --help')", cmd.CommandPath())
+	}
+	fmt.Fprintf(ios.ErrOut, "arpdoctor: %s\n", msg)
+	return exitCode(err)
+}
+
+// isUsageError recognises the argument errors cobra makes itself.
+func isUsageError(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "accepts ") ||
+		strings.Contains(msg, "arg(s)")
+}

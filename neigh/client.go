@@ -1,0 +1,182 @@
+package neigh
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// conn is the netlink boundary: the real one talks to the kernel, tests
+// give a fake. Each dump calls f with every reply payload (the family
+// header and its attributes), valid only during the call, and returns
+// errDumpInterrupted when the kernel says the table changed meanwhile.
+type conn interface {
+	// links dumps RTM_NEWLINK messages.
+	links(f func(msg []byte)) error
+	// neighbors dumps RTM_NEWNEIGH messages of one family (unix.AF_INET,
+	// AF_INET6) or both (AF_UNSPEC).
+	neighbors(family int, f func(msg []byte)) error
+	// tables dumps RTM_NEWNEIGHTBL messages.
+	tables(f func(msg []byte)) error
+	close() error
+}
+
+// Client reads the neighbor table of one network namespace.
+type Client struct {
+	ns   *NetNS
+	conn conn
+	// hz is USER_HZ, the unit of NDA_CACHEINFO ages.
+	hz int64
+}
+
+// Open connects to the kernel's neighbor table in the namespace named by
+// netnsSpec (see OpenNetNS; "" is the current one). Reading needs no
+// privilege; entering another namespace needs CAP_SYS_ADMIN.
+func Open(netnsSpec string) (*Client, error) {
+	ns, err := OpenNetNS(netnsSpec)
+	if err != nil {
+		return nil, err
+	}
+	var s *nlSocket
+	err = ns.Do(func() error {
+		s, err = openNetlink()
+		return err
+	})
+	if err != nil {
+		ns.Close()
+		return nil, err
+	}
+	return &Client{ns: ns, conn: netlinkConn{s}, hz: userHZ()}, nil
+}
+
+// Close releases the netlink sockets and the namespace.
+func (c *Client) Close() error {
+	return errors.Join(c.conn.close(), c.ns.Close())
+}
+
+// NetNS is the namespace the client reads.
+func (c *Client) NetNS() *NetNS { return c.ns }
+
+// InterfaceError says an interface named in a filter does not exist.
+type InterfaceError struct {
+	Name  string
+	NetNS string // "" for the current namespace
+}
+
+func (e *InterfaceError) Error() string {
+	if e.NetNS != "" {
+		return fmt.Sprintf("interface %q not found in network namespace %s", e.Name, e.NetNS)
+	}
+	return fmt.Sprintf("interface %q not found", e.Name)
+}
+
+// List returns the entries that match f, sorted by interface name, then
+// numerically by IP (IPv4 before IPv6).
+func (c *Client) List(f Filter) ([]Entry, error) {
+	names, err := c.linkNames()
+	if err != nil {
+		return nil, err
+	}
+	if f.Interface != "" && !hasValue(names, f.Interface) {
+		return nil, &InterfaceError{Name: f.Interface, NetNS: c.ns.Spec}
+	}
+	var out []Entry
+	err = retryDump(func() error {
+		out = out[:0]
+		return c.conn.neighbors(f.Family.af(), func(m []byte) {
+			e, ok := parseNeigh(m, c.hz)
+			if !ok {
+				return
+			}
+			e.Interface = names[e.IfIndex]
+			if e.Interface == "" {
+				e.Interface = fmt.Sprintf("if%d", e.IfIndex)
+			}
+			if f.Match(&e) {
+				out = append(out, e)
+			}
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing neighbors: %w", err)
+	}
+	SortEntries(out)
+	return out, nil
+}
+
+// linkNames maps interface index to name.
+func (c *Client) linkNames() (map[int]string, error) {
+	var names map[int]string
+	err := retryDump(func() error {
+		names = map[int]string{}
+		return c.conn.links(func(m []byte) {
+			if i, name, ok := parseLink(m); ok {
+				names[i] = name
+			}
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing interfaces: %w", err)
+	}
+	return names, nil
+}
+
+func hasValue(m map[int]string, v string) bool {
+	for _, x := range m {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// SortEntries orders entries by interface name, then numerically by IP
+// (IPv4 before IPv6).
+func SortEntries(es []Entry) {
+	slices.SortFunc(es, func(a, b Entry) int {
+		if c := strings.Compare(a.Interface, b.Interface); c != 0 {
+			return c
+		}
+		return a.IP.Compare(b.IP)
+	})
+}
+
+// dumpRetries bounds how often a dump the kernel marked inconsistent is
+// run again.
+const dumpRetries = 5
+
+// retryDump runs a dump again while the kernel says the table changed
+// during it. A table that keeps changing faster than it can be read gets
+// the last result, as ip(8) prints it after its "may be inconsistent"
+// warning. dump must reset what it collects.
+func retryDump(dump func() error) error {
+	var err error
+	for range dumpRetries {
+		if err = dump(); !errors.Is(err, errDumpInterrupted) {
+			return err
+		}
+	}
+	return nil
+}
+
+// netlinkConn is the real conn.
+type netlinkConn struct{ s *nlSocket }
+
+func (c netlinkConn) links(f func([]byte)) error {
+	return c.s.dump(unix.RTM_GETLINK, make([]byte, unix.SizeofIfInfomsg), unix.RTM_NEWLINK, f)
+}
+
+func (c netlinkConn) neighbors(family int, f func([]byte)) error {
+	ndmsg := make([]byte, sizeofNdmsg)
+	ndmsg[0] = byte(family)
+	return c.s.dump(unix.RTM_GETNEIGH, ndmsg, unix.RTM_NEWNEIGH, f)
+}
+
+func (c netlinkConn) tables(f func([]byte)) error {
+	return c.s.dump(unix.RTM_GETNEIGHTBL, make([]byte, sizeofNdtmsg), unix.RTM_NEWNEIGHTBL, f)
+}
+
+func (c netlinkConn) close() error { return c.s.close() }
