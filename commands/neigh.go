@@ -24,7 +24,12 @@ type neighOptions struct {
 	filter neigh.Filter
 }
 
-func newNeighCmd(g *globalOptions) *cobra.Command {
+// newNeighCmd builds the neigh command; runF replaces the run function in
+// tests of flag handling (nil runs it for real).
+func newNeighCmd(g *globalOptions, runF func(context.Context, *neighOptions) error) *cobra.Command {
+	if runF == nil {
+		runF = runNeigh
+	}
 	o := &neighOptions{globalOptions: g}
 	cmd := &cobra.Command{
 		Use:     "neigh",
@@ -55,7 +60,7 @@ Reading the table needs no privilege; --netns NAME needs CAP_SYS_ADMIN.`,
 			if err := o.validate(); err != nil {
 				return err
 			}
-			return runNeigh(cmd.Context(), o)
+			return runF(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()

@@ -63,12 +63,12 @@ input, missing privilege, missing interface).`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &FlagError{Err: err} })
 
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.NetNS, "netns", "", "network namespace: a name under /run/netns (as `ip -n`) or a path such as /proc/PID/ns/net")
-	pf.StringVarP(&g.Output, "output", "o", "", "output format: table, wide or json (default table)")
-	pf.StringVar(&g.Color, "color", "auto", "color: auto (a terminal, unless NO_COLOR is set), always or never")
+	pf.StringVar(&g.NetNS, "netns", "", "work in network namespace `NAME|PATH`: a name under /run/netns (as ip -n takes it) or a path such as /proc/PID/ns/net")
+	pf.StringVarP(&g.Output, "output", "o", "", "output `FORMAT`: table (the default), wide or json; some commands have others")
+	pf.StringVar(&g.Color, "color", "auto", "color `WHEN`: auto (on a terminal, unless NO_COLOR is set), always or never")
 
 	root.AddCommand(
-		newNeighCmd(g),
+		newNeighCmd(g, nil),
 		newVersionCmd(g),
 	)
 	return root

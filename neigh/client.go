@@ -83,9 +83,9 @@ func (c *Client) List(f Filter) ([]Entry, error) {
 	if f.Interface != "" && !hasValue(names, f.Interface) {
 		return nil, &InterfaceError{Name: f.Interface, NetNS: c.ns.Spec}
 	}
-	var out []Entry
+	var col collector
 	err = retryDump(func() error {
-		out = out[:0]
+		col.reset()
 		return c.conn.neighbors(f.Family.af(), func(m []byte) {
 			e, ok := parseNeigh(m, c.hz)
 			if !ok {
@@ -96,13 +96,14 @@ func (c *Client) List(f Filter) ([]Entry, error) {
 				e.Interface = fmt.Sprintf("if%d", e.IfIndex)
 			}
 			if f.Match(&e) {
-				out = append(out, e)
+				col.add(e)
 			}
 		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listing neighbors: %w", err)
 	}
+	out := col.entries()
 	SortEntries(out)
 	return out, nil
 }
@@ -122,6 +123,34 @@ func (c *Client) linkNames() (map[int]string, error) {
 		return nil, fmt.Errorf("listing interfaces: %w", err)
 	}
 	return names, nil
+}
+
+// collector gathers entries in chunks and copies them once into a slice
+// of the exact size. Appending to one slice instead allocates about five
+// times the final size on a large table, since append grows big slices by
+// a quarter at a time.
+type collector struct {
+	chunks [][]Entry
+	n      int
+}
+
+func (c *collector) reset() { c.chunks, c.n = c.chunks[:0], 0 }
+
+func (c *collector) add(e Entry) {
+	if k := len(c.chunks); k == 0 || len(c.chunks[k-1]) == cap(c.chunks[k-1]) {
+		c.chunks = append(c.chunks, make([]Entry, 0, min(64<<k, 4096)))
+	}
+	last := &c.chunks[len(c.chunks)-1]
+	*last = append(*last, e)
+	c.n++
+}
+
+func (c *collector) entries() []Entry {
+	out := make([]Entry, 0, c.n)
+	for _, ch := range c.chunks {
+		out = append(out, ch...)
+	}
+	return out
 }
 
 func hasValue(m map[int]string, v string) bool {

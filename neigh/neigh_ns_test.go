@@ -2,10 +2,18 @@ package neigh_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"golang.org/x/sys/unix"
 
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/arpdoctor/arpdoctor/neigh/neightest"
@@ -84,5 +92,150 @@ func TestListLearnedEntries(t *testing.T) {
 	}
 	if e := find(es, client.IP(6)); e.Family != neigh.Inet6 {
 		t.Errorf("family of %s = %q, want inet6", e.IP, e.Family)
+	}
+}
+
+// stateLab is a host whose table holds an entry in every NUD state, set
+// the way `ip neigh replace ... nud STATE` sets them, plus an IPv6 router.
+func stateLab(t *testing.T) *neightest.Host {
+	lab := neightest.NewLab(t)
+	h := lab.AddHost(neightest.HostConfig{Name: "states", MAC: "02:00:00:00:01:00",
+		Addrs: []string{"192.0.2.100/24", "2001:db8::100/64"}})
+	for i, s := range []neigh.State{neigh.Reachable, neigh.Stale, neigh.Delay, neigh.Probe, neigh.Failed,
+		neigh.Incomplete, neigh.Permanent, neigh.NoARP, neigh.None} {
+		h.SetNeigh(netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}), fmt.Sprintf("02:00:00:00:00:%02x", i+1), s)
+	}
+	if err := neightest.SetNeigh(h.Namespace, "eth0", netip.MustParseAddr("2001:db8::1"), "02:00:00:00:00:61",
+		neigh.Stale, neigh.FlagRouter); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestListEveryState(t *testing.T) {
+	h := stateLab(t)
+	es := listIn(t, h.Name, neigh.Filter{States: neigh.AllStates})
+	got := map[string]string{}
+	for _, e := range es {
+		if e.IP.Is4() || e.IP == netip.MustParseAddr("2001:db8::1") {
+			got[e.IP.String()] = e.State.String() + " " + e.MAC + " " + e.Flags.String()
+		}
+	}
+	want := map[string]string{
+		"192.0.2.1":   "REACHABLE 02:00:00:00:00:01 ",
+		"192.0.2.2":   "STALE 02:00:00:00:00:02 ",
+		"192.0.2.4":   "PROBE 02:00:00:00:00:04 ",
+		"192.0.2.5":   "FAILED  ",
+		"192.0.2.6":   "INCOMPLETE  ",
+		"192.0.2.7":   "PERMANENT 02:00:00:00:00:07 ",
+		"192.0.2.8":   "NOARP 02:00:00:00:00:08 ",
+		"192.0.2.9":   "NONE  ",
+		"2001:db8::1": "STALE 02:00:00:00:00:61 router",
+	}
+	// The kernel moves a DELAY entry on to PROBE as soon as its timer runs.
+	switch s := got["192.0.2.3"]; s {
+	case "DELAY 02:00:00:00:00:03 ", "PROBE 02:00:00:00:00:03 ":
+		delete(got, "192.0.2.3")
+	default:
+		t.Errorf("192.0.2.3: %q, want DELAY or PROBE with its MAC", s)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("entries (-want +got):\n%s", diff)
+	}
+
+	// Without a state filter, as `ip neigh show`, NOARP and NONE are hidden.
+	for _, e := range listIn(t, h.Name, neigh.Filter{}) {
+		if e.State == neigh.NoARP || e.State == neigh.None {
+			t.Errorf("default listing shows %s %s", e.IP, e.State)
+		}
+	}
+}
+
+func TestListFiltersInKernelTable(t *testing.T) {
+	h := stateLab(t)
+	staleDelayProbe, _ := neigh.ParseStates("stale,delay,probe")
+	tests := []struct {
+		name string
+		f    neigh.Filter
+		want []string
+	}{
+		{"IPv6 only", neigh.Filter{Family: neigh.Inet6}, []string{"2001:db8::1"}},
+		{"IPv4 prefix", neigh.Filter{Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.4/31")}}, []string{"192.0.2.4", "192.0.2.5"}},
+		{"states", neigh.Filter{States: staleDelayProbe, Family: neigh.Inet}, []string{"192.0.2.2", "192.0.2.3", "192.0.2.4"}},
+		{"interface", neigh.Filter{Interface: "lo"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, e := range listIn(t, h.Name, tt.f) {
+				got = append(got, e.IP.String())
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	c, err := neigh.Open(h.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.List(neigh.Filter{Interface: "eth1"}); err == nil ||
+		err.Error() != fmt.Sprintf("interface %q not found in network namespace %s", "eth1", h.Name) {
+		t.Errorf("unknown interface: err = %v", err)
+	}
+}
+
+// --netns takes a name under /run/netns or any path to a namespace file,
+// such as /proc/PID/task/TID/ns/net of a thread inside it.
+func TestOpenByPath(t *testing.T) {
+	h := stateLab(t)
+	byName := listIn(t, h.Name, neigh.Filter{})
+	byPath := listIn(t, "/run/netns/"+h.Name, neigh.Filter{})
+	var procPath string
+	var wg sync.WaitGroup
+	release := make(chan struct{})
+	wg.Add(1)
+	ready := make(chan struct{})
+	go func() {
+		defer wg.Done()
+		h.Do(func() error {
+			procPath = fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
+			close(ready)
+			<-release
+			return nil
+		})
+	}()
+	<-ready
+	byProc := listIn(t, procPath, neigh.Filter{})
+	close(release)
+	wg.Wait()
+	if len(byName) == 0 {
+		t.Fatal("no entries")
+	}
+	ignoreAges := cmpopts.IgnoreFields(neigh.Entry{}, "ConfirmedAgo", "UsedAgo", "UpdatedAgo", "Probes", "State")
+	cmpAddr := cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
+	if diff := cmp.Diff(byName, byPath, ignoreAges, cmpAddr); diff != "" {
+		t.Errorf("by name vs by /run/netns path (-name +path):\n%s", diff)
+	}
+	if diff := cmp.Diff(byName, byProc, ignoreAges, cmpAddr); diff != "" {
+		t.Errorf("by name vs by /proc path (-name +path):\n%s", diff)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	file := t.TempDir() + "/plain"
+	os.WriteFile(file, nil, 0o644)
+	for spec, want := range map[string]string{
+		"arpdt-no-such-ns":  `network namespace "arpdt-no-such-ns" not found: no /run/netns/arpdt-no-such-ns`,
+		"/nonexistent/ns":   "network namespace /nonexistent/ns not found",
+		"/proc/self/ns/uts": "/proc/self/ns/uts is not a network namespace",
+		file:                file + " is not a network namespace",
+		"..":                `invalid network namespace name ".."`,
+	} {
+		_, err := neigh.Open(spec)
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("Open(%q) = %v, want %q...", spec, err, want)
+		}
 	}
 }

@@ -1,0 +1,103 @@
+package neigh
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+)
+
+func u64b(v uint64) []byte { return binary.NativeEndian.AppendUint64(nil, v) }
+
+func tableMsg(family byte, as ...[]byte) []byte {
+	b := []byte{family, 0, 0, 0}
+	for _, a := range as {
+		b = append(b, a...)
+	}
+	return b
+}
+
+func nested(typ uint16, as ...[]byte) []byte {
+	var v []byte
+	for _, a := range as {
+		v = append(v, a...)
+	}
+	return attr(typ|unix.NLA_F_NESTED, v)
+}
+
+func TestParseTables(t *testing.T) {
+	config := make([]byte, 32)
+	binary.NativeEndian.PutUint32(config[4:], 42)   // entries
+	binary.NativeEndian.PutUint32(config[8:], 1500) // last flush, ms ago
+	stats := make([]byte, 0, 88)
+	for i := range uint64(11) {
+		stats = binary.NativeEndian.AppendUint64(stats, 100+i)
+	}
+	msgs := [][]byte{
+		tableMsg(unix.AF_INET,
+			attr(ndtaName, []byte("arp_cache\x00")),
+			attr(ndtaThresh1, u32b(0)), attr(ndtaThresh2, u32b(512)), attr(ndtaThresh3, u32b(1024)),
+			attr(ndtaGCInterval, u64b(30000)),
+			attr(ndtaConfig, config),
+			nested(ndtaParms, attr(ndtpaRefcnt, u32b(1)), attr(ndtpaBaseReachableTime, u64b(30000)),
+				attr(ndtpaGCStaletime, u64b(60000)), attr(ndtpaUcastProbes, u32b(3))),
+			attr(ndtaStats, stats),
+		),
+		tableMsg(unix.AF_INET,
+			attr(ndtaName, []byte("arp_cache\x00")),
+			nested(ndtaParms, attr(ndtpaIfindex, u32b(2)), attr(ndtpaBaseReachableTime, u64b(12345)),
+				attr(ndtpaDelayProbeTime, u64b(5000)), attr(ndtpaLocktime, u64b(1000))),
+		),
+		tableMsg(unix.AF_INET6,
+			attr(ndtaName, []byte("ndisc_cache\x00")),
+			attr(ndtaThresh1, u32b(128)),
+			// An older kernel's shorter statistics fill what they have.
+			attr(ndtaStats, stats[:80]),
+		),
+		tableMsg(12, attr(ndtaName, []byte("dn_neigh_cache\x00"))), // DECnet: not ours
+	}
+	got, err := parseTables(msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Table{{
+		Family: Inet, Name: "arp_cache", Thresh1: 0, Thresh2: 512, Thresh3: 1024,
+		GCInterval: Millis(30 * time.Second), Entries: 42, LastFlushAgo: Millis(1500 * time.Millisecond),
+		Defaults: Parms{RefCnt: 1, BaseReachableTime: Millis(30 * time.Second), GCStaleTime: Millis(time.Minute), UcastProbes: 3},
+		Interfaces: []Parms{{IfIndex: 2, BaseReachableTime: Millis(12345 * time.Millisecond),
+			DelayProbeTime: Millis(5 * time.Second), Locktime: Millis(time.Second)}},
+		Stats: Stats{100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110},
+	}, {
+		Family: Inet6, Name: "ndisc_cache", Thresh1: 128, Interfaces: []Parms{},
+		Stats: Stats{100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 0},
+	}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("parseTables (-want +got):\n%s", diff)
+	}
+	if _, err := parseTables([][]byte{{unix.AF_INET}}); err == nil {
+		t.Error("a message shorter than ndtmsg: no error")
+	}
+}
+
+func TestTablesNamesInterfaces(t *testing.T) {
+	c := &fakeConn{
+		linkMsgs: [][]byte{linkMsg(2, "eth0")},
+		tableMsgs: [][]byte{
+			tableMsg(unix.AF_INET, attr(ndtaName, []byte("arp_cache\x00")), attr(ndtaThresh1, u32b(128))),
+			tableMsg(unix.AF_INET, attr(ndtaName, []byte("arp_cache\x00")), nested(ndtaParms, attr(ndtpaIfindex, u32b(2)))),
+			tableMsg(unix.AF_INET6, attr(ndtaName, []byte("ndisc_cache\x00")), attr(ndtaThresh1, u32b(128))),
+		},
+	}
+	tb, err := testClient(c).Table(Inet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tb.Family != Inet || len(tb.Interfaces) != 1 || tb.Interfaces[0].Interface != "eth0" {
+		t.Errorf("Table(inet) = %+v", tb)
+	}
+	if _, err := testClient(&fakeConn{}).Table(Inet6); err == nil {
+		t.Error("no tables: no error")
+	}
+}
