@@ -19,18 +19,25 @@ type IOStreams struct {
 	OutTTY bool
 	// Getenv reads the environment (NO_COLOR, TERM).
 	Getenv func(string) string
+	// Term is the terminal Out writes to, for full-screen views; nil when
+	// Out is not a terminal.
+	Term terminal
 }
 
 // System returns the process's standard streams.
 func System() *IOStreams {
 	fd := os.Stdout.Fd()
-	return &IOStreams{
+	ios := &IOStreams{
 		In:     os.Stdin,
 		Out:    os.Stdout,
 		ErrOut: os.Stderr,
 		OutTTY: isatty.IsTerminal(fd) || isatty.IsCygwinTerminal(fd),
 		Getenv: os.Getenv,
 	}
+	if ios.OutTTY {
+		ios.Term = ttyTerminal{out: os.Stdout, in: os.Stdin}
+	}
+	return ios
 }
 
 // TestStreams returns streams backed by buffers, Out not a terminal, and an

@@ -14,10 +14,7 @@ import (
 
 type neighOptions struct {
 	*globalOptions
-	Interface      string
-	IPv4, IPv6     bool
-	States         string
-	IPs            []string
+	entryFilter
 	Resolve        bool
 	ResolveTimeout time.Duration
 
@@ -64,46 +61,20 @@ Reading the table needs no privilege; --netns NAME needs CAP_SYS_ADMIN.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&o.Interface, "interface", "i", "", "only entries on this interface")
-	f.BoolVarP(&o.IPv4, "ipv4", "4", false, "only IPv4 (ARP) entries")
-	f.BoolVarP(&o.IPv6, "ipv6", "6", false, "only IPv6 (NDP) entries")
-	f.StringVar(&o.States, "state", "", "only entries in these states, comma-separated (REACHABLE, STALE, DELAY, PROBE, FAILED, INCOMPLETE, PERMANENT, NOARP, NONE), or all")
-	f.StringSliceVar(&o.IPs, "ip", nil, "only entries for this IP or in this CIDR prefix (repeatable)")
+	o.entryFilter.register(f)
 	f.BoolVar(&o.Resolve, "resolve", false, "add reverse-DNS names (bounded by --resolve-timeout)")
 	f.DurationVar(&o.ResolveTimeout, "resolve-timeout", 2*time.Second, "longest time --resolve may take in all")
 	return cmd
 }
 
-// validate turns the flags into a filter.
-func (o *neighOptions) validate() error {
-	if o.IPv4 && o.IPv6 {
-		return flagErrorf("-4 and -6 exclude each other; give neither for both families")
-	}
-	f := neigh.Filter{Interface: o.Interface}
-	switch {
-	case o.IPv4:
-		f.Family = neigh.Inet
-	case o.IPv6:
-		f.Family = neigh.Inet6
-	}
-	if o.States != "" {
-		s, err := neigh.ParseStates(o.States)
-		if err != nil {
-			return &FlagError{Err: fmt.Errorf("--state: %w", err)}
-		}
-		f.States = s
-	}
-	for _, s := range o.IPs {
-		p, err := neigh.ParsePrefix(s)
-		if err != nil {
-			return &FlagError{Err: fmt.Errorf("--ip: %w", err)}
-		}
-		f.Prefixes = append(f.Prefixes, p)
+// validate checks the flags.
+func (o *neighOptions) validate() (err error) {
+	if o.filter, err = o.entryFilter.filter(); err != nil {
+		return err
 	}
 	if o.ResolveTimeout <= 0 {
 		return flagErrorf("--resolve-timeout must be positive")
 	}
-	o.filter = f
 	return nil
 }
 
@@ -187,17 +158,7 @@ func (v neighView) render(w io.Writer) error {
 }
 
 // state colors a state by what it says about the neighbor.
-func (v neighView) state(s neigh.State) string {
-	switch s {
-	case neigh.Failed, neigh.Incomplete:
-		return v.p.red(s.String())
-	case neigh.Stale, neigh.Delay, neigh.Probe:
-		return v.p.yellow(s.String())
-	case neigh.Reachable:
-		return v.p.green(s.String())
-	}
-	return s.String()
-}
+func (v neighView) state(s neigh.State) string { return stateColor(v.p, s, s.String()) }
 
 // summaryLine counts entries by state, in the kernel's order of states,
 // and adds the gc thresholds of the tables given.

@@ -69,6 +69,7 @@ input, missing privilege, missing interface).`,
 
 	root.AddCommand(
 		newNeighCmd(g, nil),
+		newWatchCmd(g, nil),
 		newVersionCmd(g),
 	)
 	return root

@@ -131,3 +131,41 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// AppendJSON appends the event as one JSON object with the keys time,
+// event, ip, interface, mac, old_mac, state and old_state (empty strings
+// where they do not apply), and message for a resync.
+func (ev *Event) AppendJSON(b []byte) []byte {
+	b = append(b, `{"time":"`...)
+	b = ev.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","event":`...)
+	b = appendJSONString(b, string(ev.Kind))
+	e := &ev.Entry
+	b = append(b, `,"ip":"`...)
+	if e.IP.IsValid() {
+		b = e.IP.AppendTo(b)
+	}
+	b = append(b, `","interface":`...)
+	b = appendJSONString(b, e.Interface)
+	b = append(b, `,"mac":`...)
+	b = appendJSONString(b, e.MAC)
+	b = append(b, `,"old_mac":`...)
+	b = appendJSONString(b, ev.OldMAC)
+	b = append(b, `,"state":"`...)
+	if ev.Kind != EventResync {
+		b = append(b, e.State.String()...)
+	}
+	b = append(b, `","old_state":"`...)
+	if ev.HasOld {
+		b = append(b, ev.OldState.String()...)
+	}
+	b = append(b, '"')
+	if ev.Message != "" {
+		b = append(b, `,"message":`...)
+		b = appendJSONString(b, ev.Message)
+	}
+	return append(b, '}')
+}
+
+// MarshalJSON writes the event as AppendJSON does.
+func (ev Event) MarshalJSON() ([]byte, error) { return ev.AppendJSON(nil), nil }

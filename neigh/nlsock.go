@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -125,3 +126,114 @@ func recv(fd int, buf []byte) (n int, fromKernel bool, err error) {
 		}
 	}
 }
+
+// Multicast groups of rtnetlink (RTMGRP_*), as bind(2) takes them.
+const (
+	rtmgrpLink  = 0x1
+	rtmgrpNeigh = 0x4
+)
+
+// subSocket is a non-blocking rtnetlink socket subscribed to multicast
+// groups, read through the Go runtime's poller: a reader blocked on it
+// costs nothing and wakes the moment the kernel sends, and closing it
+// wakes the reader.
+type subSocket struct {
+	f   *os.File
+	rc  syscall.RawConn
+	buf []byte
+}
+
+// subscribe opens a subscription in the calling thread's namespace.
+// rcvbuf sizes the socket's receive buffer; a burst larger than it
+// overruns the socket (ENOBUFS) and the reader must resynchronise.
+func subscribe(groups uint32, rcvbuf int) (*subSocket, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("opening netlink socket: %w", err)
+	}
+	if rcvbuf > 0 {
+		// SO_RCVBUFFORCE passes net.core.rmem_max with CAP_NET_ADMIN;
+		// without it SO_RCVBUF gets what the limit allows.
+		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) != nil {
+			unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
+		}
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: groups}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("subscribing to neighbor events: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "rtnetlink")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &subSocket{f: f, rc: rc, buf: make([]byte, 64<<10)}, nil
+}
+
+// errOverrun: the kernel dropped events because the socket's buffer was
+// full; what the reader holds is no longer the kernel's view.
+var errOverrun = errors.New("netlink socket overrun: events were lost")
+
+// recv waits for the next datagram and calls f with each message's type
+// and payload, valid only during the call.
+func (s *subSocket) recv(f func(typ uint16, payload []byte)) error {
+	var n int
+	var from unix.Sockaddr
+	var rerr error
+	err := s.rc.Read(func(fd uintptr) bool {
+		n, from, rerr = unix.Recvfrom(int(fd), s.buf, unix.MSG_TRUNC)
+		return rerr != unix.EAGAIN && rerr != unix.EINTR
+	})
+	switch {
+	case err != nil:
+		return err
+	case rerr == unix.ENOBUFS:
+		return errOverrun
+	case rerr != nil:
+		return fmt.Errorf("receiving neighbor events: %w", rerr)
+	case n > len(s.buf):
+		return errOverrun // a truncated datagram is lost events too
+	}
+	if sa, ok := from.(*unix.SockaddrNetlink); !ok || sa.Pid != 0 {
+		return nil
+	}
+	b := s.buf[:n]
+	for len(b) >= unix.NLMSG_HDRLEN {
+		l := int(binary.NativeEndian.Uint32(b))
+		if l < unix.NLMSG_HDRLEN || l > len(b) {
+			return nil
+		}
+		f(binary.NativeEndian.Uint16(b[4:]), b[unix.NLMSG_HDRLEN:l])
+		b = b[min(len(b), (l+unix.NLMSG_ALIGNTO-1)&^(unix.NLMSG_ALIGNTO-1)):]
+	}
+	return nil
+}
+
+// drain discards whatever is queued on the socket. After an overrun the
+// kernel drops further events silently until the queue has been emptied
+// once (the socket stays "congested"), and what is queued predates the
+// dump that replaces it: both are reasons to empty the queue before
+// resynchronising.
+func (s *subSocket) drain() error {
+	var rerr error
+	err := s.rc.Read(func(fd uintptr) bool {
+		for {
+			_, _, rerr = unix.Recvfrom(int(fd), s.buf, unix.MSG_DONTWAIT)
+			if rerr == unix.EAGAIN {
+				rerr = nil
+				return true
+			}
+			if rerr != nil && rerr != unix.ENOBUFS && rerr != unix.EINTR {
+				return true
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return rerr
+}
+
+// close wakes a blocked recv, which then returns an error.
+func (s *subSocket) close() error { return s.f.Close() }

@@ -1,0 +1,238 @@
+package commands
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/arpdoctor/arpdoctor/neigh"
+	"github.com/spf13/cobra"
+)
+
+type watchOptions struct {
+	*globalOptions
+	entryFilter
+	FlipWindow  time.Duration
+	Duration    time.Duration
+	ChangesOnly bool
+
+	filter neigh.Filter
+}
+
+func newWatchCmd(g *globalOptions, runF func(context.Context, *watchOptions) error) *cobra.Command {
+	if runF == nil {
+		runF = runWatch
+	}
+	o := &watchOptions{globalOptions: g}
+	cmd := &cobra.Command{
+		Use:   "watch",
+		Short: "Watch the neighbor table change, live",
+		Long: `Watch the kernel's neighbor table as it changes. Unlike 'watch -n 1 arp -a',
+nothing happens in between polls because there are none: the kernel sends
+each change as a netlink event, which arpdoctor shows within milliseconds,
+and while nothing changes it costs nothing.
+
+Events are named for what they mean:
+  present      the entry was in the table when watching started
+  new          the kernel created the entry
+  state        the entry changed state (STALE -> REACHABLE, ...)
+  mac_changed  the IP now maps to another MAC than it last did, even across
+               a deletion: the signature of a reused IP
+  flip_flop    the IP went back to its previous MAC within --flip-window:
+               two hosts claim it
+  failed       the entry became FAILED or INCOMPLETE: nobody answers
+  deleted      the entry left the table
+  resync       events were lost (the kernel's socket buffer overran); the
+               view was rebuilt from a fresh dump and the differences follow
+
+On a terminal, the table fills the screen and is redrawn on every change;
+rows that just changed are marked with * (and highlighted), recent events
+are listed under the table; Ctrl-C restores the screen. When stdout is not
+a terminal, or with -o json, each event is one JSON line (time, event, ip,
+interface, mac, old_mac, state, old_state), so that
+'arpdoctor watch -o json > history.jsonl' keeps a history jq can read.
+
+Exit code 1 when a mac_changed, flip_flop or failed event was reported.`,
+		Example: `  arpdoctor watch
+  arpdoctor watch -i eth0 -4
+  arpdoctor watch -o json --changes-only >> neigh-history.jsonl
+  arpdoctor watch --duration 10m --ip 192.0.2.0/24 -o json | jq 'select(.event == "mac_changed")'`,
+		Args:        cobra.NoArgs,
+		Annotations: outputs("table", "json"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
+			return runF(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	o.entryFilter.register(f)
+	f.DurationVar(&o.FlipWindow, "flip-window", neigh.DefaultFlipWindow, "an IP returning to its previous MAC within this time is a flip_flop")
+	f.DurationVar(&o.Duration, "duration", 0, "stop after this long (default: until Ctrl-C or SIGTERM)")
+	f.BoolVar(&o.ChangesOnly, "changes-only", false, "leave out the entries present at the start")
+	return cmd
+}
+
+func (o *watchOptions) validate() (err error) {
+	if o.filter, err = o.entryFilter.filter(); err != nil {
+		return err
+	}
+	if o.FlipWindow <= 0 {
+		return flagErrorf("--flip-window must be positive")
+	}
+	if o.Duration < 0 {
+		return flagErrorf("--duration must not be negative")
+	}
+	return nil
+}
+
+// problemEvent says whether an event is a finding: it makes the exit code 1.
+func problemEvent(k neigh.EventKind) bool {
+	return k == neigh.EventMACChanged || k == neigh.EventFlipFlop || k == neigh.EventFailed
+}
+
+func runWatch(ctx context.Context, o *watchOptions) error {
+	c, err := neigh.Open(o.NetNS)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if o.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Duration)
+		defer cancel()
+	}
+	wo := neigh.WatchOptions{Filter: o.filter, FlipWindow: o.FlipWindow, ChangesOnly: o.ChangesOnly}
+	problems := false
+	note := func(evs []neigh.Event) {
+		for _, ev := range evs {
+			problems = problems || problemEvent(ev.Kind)
+		}
+	}
+	if o.Output == "json" || o.io.Term == nil {
+		err = watchLines(ctx, c, wo, o.io.Out, note)
+	} else {
+		err = watchFullScreen(ctx, c, wo, o, note)
+	}
+	if err != nil {
+		return err
+	}
+	if problems {
+		return ErrProblems
+	}
+	return nil
+}
+
+// watchLines writes one JSON line per event, each batch flushed at once.
+func watchLines(ctx context.Context, c *neigh.Client, wo neigh.WatchOptions, w io.Writer, note func([]neigh.Event)) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var buf []byte
+	return c.Watch(ctx, wo, func(evs []neigh.Event) error {
+		note(evs)
+		for i := range evs {
+			buf = append(evs[i].AppendJSON(buf[:0]), '\n')
+			bw.Write(buf)
+		}
+		return bw.Flush()
+	})
+}
+
+// watchFullScreen draws the view on the terminal's alternate screen until
+// ctx ends, and gives the terminal back as it found it.
+func watchFullScreen(ctx context.Context, c *neigh.Client, wo neigh.WatchOptions, o *watchOptions, note func([]neigh.Event)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []neigh.Event, 64)
+	watchErr := make(chan error, 1)
+	go func() {
+		watchErr <- c.Watch(ctx, wo, func(evs []neigh.Event) error {
+			select {
+			case batches <- evs:
+			case <-ctx.Done():
+			}
+			return nil
+		})
+	}()
+
+	s := newWatchScreen(palette{on: o.color}, o.NetNS, o.filter)
+	s.tables, _ = c.Tables(o.filter.Family) // the header's thresholds; without them it is shorter
+	restore, err := o.io.Term.quiet()
+	if err != nil {
+		return fmt.Errorf("setting up the terminal: %w", err)
+	}
+	out := bufio.NewWriterSize(o.io.Out, 64<<10)
+	out.WriteString(enterFullScreen)
+	defer func() {
+		out.WriteString(leaveFullScreen)
+		out.Flush()
+		restore()
+	}()
+	resized := make(chan os.Signal, 1)
+	signal.Notify(resized, syscall.SIGWINCH)
+	defer signal.Stop(resized)
+	// Ages and highlights move with time; this tick redraws the screen
+	// from memory, it never asks the kernel.
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+
+	draw := func() error {
+		w, h, err := o.io.Term.size()
+		if err != nil || w <= 0 || h <= 0 {
+			w, h = 80, 24
+		}
+		out.WriteString(cursorHome)
+		for i, l := range s.render(time.Now(), w, h) {
+			if i > 0 {
+				out.WriteString("\r\n")
+			}
+			out.WriteString(l)
+			out.WriteString(clearToEOL)
+		}
+		out.WriteString(clearBelow)
+		return out.Flush()
+	}
+	// take applies a batch and says whether it holds a resync, after
+	// which the thresholds are read again.
+	take := func(evs []neigh.Event) (resync bool) {
+		s.apply(evs)
+		note(evs)
+		for _, ev := range evs {
+			resync = resync || ev.Kind == neigh.EventResync
+		}
+		return resync
+	}
+	if err := draw(); err != nil {
+		return err
+	}
+	for {
+		select {
+		case evs := <-batches:
+			resync := take(evs)
+		more: // coalesce whatever else is waiting into one redraw
+			for {
+				select {
+				case evs := <-batches:
+					resync = take(evs) || resync
+				default:
+					break more
+				}
+			}
+			if resync {
+				s.tables, _ = c.Tables(o.filter.Family)
+			}
+		case <-resized:
+		case <-tick.C:
+		case err := <-watchErr:
+			return err
+		}
+		if err := draw(); err != nil {
+			return err
+		}
+	}
+}
