@@ -70,6 +70,9 @@ input, missing privilege, missing interface).`,
 	root.AddCommand(
 		newNeighCmd(g, nil),
 		newWatchCmd(g, nil),
+		newVerifyCmd(g, nil),
+		newFlushCmd(g, nil),
+		newSysctlCmd(g),
 		newVersionCmd(g),
 	)
 	return root

@@ -59,7 +59,8 @@ func startArpdoctor(t *testing.T, ios *IOStreams, args ...string) *watching {
 	return w
 }
 
-func (w *watching) next(t *testing.T) map[string]string {
+// nextLine waits for the next line of output.
+func (w *watching) nextLine(t *testing.T) string {
 	t.Helper()
 	line := make(chan string, 1)
 	go func() {
@@ -73,15 +74,22 @@ func (w *watching) next(t *testing.T) map[string]string {
 		if !ok {
 			t.Fatalf("output ended; stderr: %s", w.errOut.String())
 		}
-		var m map[string]string
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("not a JSON line of strings: %q: %v", l, err)
-		}
-		return m
+		return l
 	case <-time.After(10 * time.Second):
 		t.Fatal("no line within 10s")
 	}
-	return nil
+	return ""
+}
+
+// next waits for the next line, a JSON object of strings.
+func (w *watching) next(t *testing.T) map[string]string {
+	t.Helper()
+	l := w.nextLine(t)
+	var m map[string]string
+	if err := json.Unmarshal([]byte(l), &m); err != nil {
+		t.Fatalf("not a JSON line of strings: %q: %v", l, err)
+	}
+	return m
 }
 
 func (w *watching) stop(t *testing.T) int {
@@ -215,4 +223,41 @@ func TestWatchIncident(t *testing.T) {
 	if code := w.stop(t); code != ExitProblems {
 		t.Errorf("exit code %d, want %d", code, ExitProblems)
 	}
+}
+
+// BenchmarkWatchJSONLatency measures, for `arpdoctor watch -o json`, the
+// time from a change made in the kernel to its JSON line on stdout.
+func BenchmarkWatchJSONLatency(b *testing.B) {
+	lab := neightest.NewLab(b)
+	server := lab.AddHost(neightest.HostConfig{Name: "server", Addrs: []string{"192.0.2.10/24"}})
+	server.SetNeigh(netip.MustParseAddr("192.0.2.50"), "02:00:00:00:50:a1", neigh.Permanent)
+	pr, pw := io.Pipe()
+	ios, _, _, _ := TestStreams()
+	ios.Out = pw
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- Main(ctx, ios, []string{"--netns", server.Name, "watch", "-o", "json"}); pw.Close() }()
+	lines := bufio.NewScanner(pr)
+	if !lines.Scan() { // present: watching has begun
+		b.Fatal("no first line")
+	}
+	macs := []string{"02:00:00:00:50:b2", "02:00:00:00:50:a1"}
+	var total time.Duration
+	n := 0
+	for b.Loop() {
+		start := time.Now()
+		server.SetNeigh(netip.MustParseAddr("192.0.2.50"), macs[n%2], neigh.Permanent)
+		if !lines.Scan() {
+			b.Fatal("output ended")
+		}
+		total += time.Since(start)
+		n++
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(n), "µs/line")
+	cancel()
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	<-done
 }

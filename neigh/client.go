@@ -3,6 +3,7 @@ package neigh
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -16,15 +17,21 @@ import (
 type conn interface {
 	// links dumps RTM_NEWLINK messages.
 	links(f func(msg []byte)) error
+	// addrs dumps RTM_NEWADDR messages.
+	addrs(f func(msg []byte)) error
 	// neighbors dumps RTM_NEWNEIGH messages of one family (unix.AF_INET,
 	// AF_INET6) or both (AF_UNSPEC).
 	neighbors(family int, f func(msg []byte)) error
 	// tables dumps RTM_NEWNEIGHTBL messages.
 	tables(f func(msg []byte)) error
+	// change sends a request that changes the table (RTM_NEWNEIGH,
+	// RTM_DELNEIGH) and returns the kernel's answer.
+	change(typ, flags uint16, msg []byte) error
 	close() error
 }
 
-// Client reads the neighbor table of one network namespace.
+// Client reads and changes the neighbor table of one network namespace.
+// It is safe for concurrent use; its requests take turns on one socket.
 type Client struct {
 	ns   *NetNS
 	conn conn
@@ -108,21 +115,51 @@ func (c *Client) List(f Filter) ([]Entry, error) {
 	return out, nil
 }
 
-// linkNames maps interface index to name.
-func (c *Client) linkNames() (map[int]string, error) {
-	var names map[int]string
+// links maps interface index to interface.
+func (c *Client) links() (map[int]link, error) {
+	var links map[int]link
 	err := retryDump(func() error {
-		names = map[int]string{}
+		links = map[int]link{}
 		return c.conn.links(func(m []byte) {
-			if i, name, ok := parseLink(m); ok {
-				names[i] = name
+			if l, ok := parseLink(m); ok {
+				links[l.index] = l
 			}
 		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listing interfaces: %w", err)
 	}
+	return links, nil
+}
+
+// linkNames maps interface index to name.
+func (c *Client) linkNames() (map[int]string, error) {
+	links, err := c.links()
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[int]string, len(links))
+	for i, l := range links {
+		names[i] = l.name
+	}
 	return names, nil
+}
+
+// addrs maps interface index to the interface's addresses.
+func (c *Client) addrs() (map[int][]netip.Prefix, error) {
+	var addrs map[int][]netip.Prefix
+	err := retryDump(func() error {
+		addrs = map[int][]netip.Prefix{}
+		return c.conn.addrs(func(m []byte) {
+			if i, p, ok := parseAddr(m); ok {
+				addrs[i] = append(addrs[i], p)
+			}
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing addresses: %w", err)
+	}
+	return addrs, nil
 }
 
 // collector gathers entries in chunks and copies them once into a slice
@@ -165,12 +202,14 @@ func hasValue(m map[int]string, v string) bool {
 // SortEntries orders entries by interface name, then numerically by IP
 // (IPv4 before IPv6).
 func SortEntries(es []Entry) {
-	slices.SortFunc(es, func(a, b Entry) int {
-		if c := strings.Compare(a.Interface, b.Interface); c != 0 {
-			return c
-		}
-		return a.IP.Compare(b.IP)
-	})
+	slices.SortFunc(es, func(a, b Entry) int { return compareEntries(&a, &b) })
+}
+
+func compareEntries(a, b *Entry) int {
+	if c := strings.Compare(a.Interface, b.Interface); c != 0 {
+		return c
+	}
+	return a.IP.Compare(b.IP)
 }
 
 // dumpRetries bounds how often a dump the kernel marked inconsistent is
@@ -198,6 +237,10 @@ func (c netlinkConn) links(f func([]byte)) error {
 	return c.s.dump(unix.RTM_GETLINK, make([]byte, unix.SizeofIfInfomsg), unix.RTM_NEWLINK, f)
 }
 
+func (c netlinkConn) addrs(f func([]byte)) error {
+	return c.s.dump(unix.RTM_GETADDR, make([]byte, 8), unix.RTM_NEWADDR, f) // struct ifaddrmsg
+}
+
 func (c netlinkConn) neighbors(family int, f func([]byte)) error {
 	ndmsg := make([]byte, sizeofNdmsg)
 	ndmsg[0] = byte(family)
@@ -206,6 +249,10 @@ func (c netlinkConn) neighbors(family int, f func([]byte)) error {
 
 func (c netlinkConn) tables(f func([]byte)) error {
 	return c.s.dump(unix.RTM_GETNEIGHTBL, make([]byte, sizeofNdtmsg), unix.RTM_NEWNEIGHTBL, f)
+}
+
+func (c netlinkConn) change(typ, flags uint16, msg []byte) error {
+	return c.s.request(typ, flags, msg)
 }
 
 func (c netlinkConn) close() error { return c.s.close() }

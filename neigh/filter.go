@@ -31,6 +31,8 @@ const stateSetNone StateSet = 1 << 16
 const (
 	DefaultStates StateSet = 0
 	AllStates     StateSet = 0xff | stateSetNone
+	// NoneStates is the set holding only NONE.
+	NoneStates StateSet = stateSetNone
 )
 
 // Has reports whether s is in the set; a state of several bits is in it

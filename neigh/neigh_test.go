@@ -13,15 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// attr builds one netlink attribute, padded to 4 bytes.
-func attr(typ uint16, v []byte) []byte {
-	l := unix.SizeofRtAttr + len(v)
-	b := make([]byte, (l+3)&^3)
-	binary.NativeEndian.PutUint16(b, uint16(l))
-	binary.NativeEndian.PutUint16(b[2:], typ)
-	copy(b[unix.SizeofRtAttr:], v)
-	return b
-}
+func attr(typ uint16, v []byte) []byte { return appendAttr(nil, typ, v) }
 
 func u32b(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
 
@@ -68,9 +60,11 @@ func linkMsg(index int32, name string) []byte {
 // fakeConn serves canned dumps; interrupted makes that many neighbor dumps
 // report NLM_F_DUMP_INTR after delivering part of the table.
 type fakeConn struct {
-	linkMsgs, neighMsgs, tableMsgs [][]byte
-	interrupted                    int
-	families                       []int // the family of each neighbor dump
+	linkMsgs, neighMsgs, tableMsgs, addrMsgs [][]byte
+	interrupted                              int
+	families                                 []int // the family of each neighbor dump
+	changes                                  [][]byte
+	changeErr                                error
 }
 
 func each(msgs [][]byte, fn func([]byte)) {
@@ -81,7 +75,12 @@ func each(msgs [][]byte, fn func([]byte)) {
 
 func (f *fakeConn) links(fn func([]byte)) error  { each(f.linkMsgs, fn); return nil }
 func (f *fakeConn) tables(fn func([]byte)) error { each(f.tableMsgs, fn); return nil }
+func (f *fakeConn) addrs(fn func([]byte)) error  { each(f.addrMsgs, fn); return nil }
 func (f *fakeConn) close() error                 { return nil }
+func (f *fakeConn) change(typ, flags uint16, msg []byte) error {
+	f.changes = append(f.changes, append(binary.NativeEndian.AppendUint16(binary.NativeEndian.AppendUint16(nil, typ), flags), msg...))
+	return f.changeErr
+}
 func (f *fakeConn) neighbors(family int, fn func([]byte)) error {
 	f.families = append(f.families, family)
 	if f.interrupted > 0 {
@@ -390,6 +389,8 @@ func FuzzParseNeigh(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		parseNeigh(b, 100)
 		parseLink(b)
+		parseAddr(b)
+		parseARPReply(b)
 		parseTables([][]byte{b})
 	})
 }

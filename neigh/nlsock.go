@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -17,6 +18,8 @@ import (
 // library copies every message twice and builds a struct per neighbor,
 // which made listing several times slower than ip(8).
 type nlSocket struct {
+	// mu serialises exchanges: one request and its replies at a time.
+	mu  sync.Mutex
 	fd  int
 	seq uint32
 	buf []byte
@@ -49,11 +52,26 @@ func (s *nlSocket) close() error { return unix.Close(s.fd) }
 // want. The payload is valid only during the call. It returns
 // errDumpInterrupted after a complete but inconsistent dump.
 func (s *nlSocket) dump(typ uint16, body []byte, want uint16, f func(payload []byte)) error {
+	return s.exchange(typ, unix.NLM_F_DUMP, body, want, f)
+}
+
+// request sends a request that changes something (flags such as
+// NLM_F_CREATE|NLM_F_REPLACE) and waits for the kernel's acknowledgement;
+// a refusal comes back as its errno.
+func (s *nlSocket) request(typ, flags uint16, body []byte) error {
+	return s.exchange(typ, flags|unix.NLM_F_ACK, body, 0, func([]byte) {})
+}
+
+// exchange sends one request and reads the replies to it until the
+// kernel's NLMSG_DONE or NLMSG_ERROR.
+func (s *nlSocket) exchange(typ, flags uint16, body []byte, want uint16, f func(payload []byte)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.seq++
 	req := make([]byte, unix.NLMSG_HDRLEN+len(body))
 	binary.NativeEndian.PutUint32(req[0:], uint32(len(req)))
 	binary.NativeEndian.PutUint16(req[4:], typ)
-	binary.NativeEndian.PutUint16(req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	binary.NativeEndian.PutUint16(req[6:], unix.NLM_F_REQUEST|flags)
 	binary.NativeEndian.PutUint32(req[8:], s.seq)
 	copy(req[unix.NLMSG_HDRLEN:], body)
 	if err := sendto(s.fd, req); err != nil {
@@ -100,7 +118,9 @@ func (s *nlSocket) dump(typ uint16, body []byte, want uint16, f func(payload []b
 				}
 				return nil
 			case want:
-				f(payload)
+				if want != 0 {
+					f(payload)
+				}
 			}
 		}
 	}

@@ -2,7 +2,9 @@ package neigh
 
 import (
 	"encoding/binary"
+	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -18,7 +20,11 @@ const (
 	ndaProbes    = 4
 	ndaFlagsExt  = 15
 
-	iflaIfname = 3
+	iflaAddress = 1
+	iflaIfname  = 3
+
+	ifaAddress = 1
+	ifaLocal   = 2
 )
 
 // attrs walks the netlink attributes in b, calling f with each one's type
@@ -102,18 +108,60 @@ func formatMAC(b []byte) string {
 	return string(buf)
 }
 
-// parseLink reads an RTM_NEWLINK payload's index and name.
-func parseLink(m []byte) (index int, name string, ok bool) {
+// link is what the package needs to know of an interface.
+type link struct {
+	index int
+	name  string
+	mac   net.HardwareAddr
+}
+
+// parseLink reads an RTM_NEWLINK payload's index, name and address.
+func parseLink(m []byte) (l link, ok bool) {
 	if len(m) < unix.SizeofIfInfomsg {
-		return 0, "", false
+		return link{}, false
 	}
-	index = int(int32(binary.NativeEndian.Uint32(m[4:])))
+	l.index = int(int32(binary.NativeEndian.Uint32(m[4:])))
 	attrs(m[unix.SizeofIfInfomsg:], func(typ uint16, v []byte) {
-		if typ == iflaIfname {
-			name = cString(v)
+		switch typ {
+		case iflaIfname:
+			l.name = cString(v)
+		case iflaAddress:
+			l.mac = net.HardwareAddr(slices.Clone(v))
 		}
 	})
-	return index, name, name != ""
+	return l, l.name != ""
+}
+
+// parseAddr reads an RTM_NEWADDR payload: the interface and its address
+// with prefix length. IFA_LOCAL is the address itself where a
+// point-to-point link puts the peer in IFA_ADDRESS.
+func parseAddr(m []byte) (ifindex int, p netip.Prefix, ok bool) {
+	const sizeofIfaddrmsg = 8
+	if len(m) < sizeofIfaddrmsg {
+		return 0, netip.Prefix{}, false
+	}
+	bits := int(m[1])
+	ifindex = int(binary.NativeEndian.Uint32(m[4:]))
+	var addr, local netip.Addr
+	attrs(m[sizeofIfaddrmsg:], func(typ uint16, v []byte) {
+		a, valid := netip.AddrFromSlice(v)
+		if !valid {
+			return
+		}
+		switch typ {
+		case ifaAddress:
+			addr = a
+		case ifaLocal:
+			local = a
+		}
+	})
+	if local.IsValid() {
+		addr = local
+	}
+	if !addr.IsValid() {
+		return 0, netip.Prefix{}, false
+	}
+	return ifindex, netip.PrefixFrom(addr, bits), true
 }
 
 // cString reads a NUL-terminated string attribute.
@@ -125,3 +173,19 @@ func cString(b []byte) string {
 	}
 	return string(b)
 }
+
+// appendAttr appends one netlink attribute, padded to four bytes.
+func appendAttr(b []byte, typ uint16, v []byte) []byte {
+	l := unix.SizeofRtAttr + len(v)
+	b = binary.NativeEndian.AppendUint16(b, uint16(l))
+	b = binary.NativeEndian.AppendUint16(b, typ)
+	b = append(b, v...)
+	for l%unix.RTA_ALIGNTO != 0 {
+		b = append(b, 0)
+		l++
+	}
+	return b
+}
+
+func putU32(b []byte, v uint32) { binary.NativeEndian.PutUint32(b, v) }
+func putU16(b []byte, v uint16) { binary.NativeEndian.PutUint16(b, v) }

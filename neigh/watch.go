@@ -238,11 +238,11 @@ func (w *watcher) entry(m []byte) (Entry, bool) {
 func (w *watcher) message(events []Event, typ uint16, payload []byte) []Event {
 	switch typ {
 	case unix.RTM_NEWLINK, unix.RTM_DELLINK:
-		if i, name, ok := parseLink(payload); ok {
+		if l, ok := parseLink(payload); ok {
 			if typ == unix.RTM_NEWLINK {
-				w.names[i] = name
+				w.names[l.index] = l.name
 			} else {
-				delete(w.names, i)
+				delete(w.names, l.index)
 			}
 		}
 	case unix.RTM_NEWNEIGH, unix.RTM_DELNEIGH:

@@ -15,6 +15,7 @@ import (
 const (
 	ServerIP  = "192.0.2.10"
 	ServerMAC = "02:00:00:00:00:10"
+	ServerIP6 = "2001:db8::10"
 	ClientIP  = "192.0.2.50"
 	OldMAC    = "02:00:00:00:50:a1" // the dead instance
 	NewMAC    = "02:00:00:00:50:b2" // the new instance with the reused IP
@@ -42,7 +43,7 @@ func NewIncident(t testing.TB) *Incident {
 	t.Helper()
 	lab := NewLab(t)
 	in := &Incident{Lab: lab}
-	in.Server = lab.AddHost(HostConfig{Name: "server", MAC: ServerMAC, Addrs: []string{ServerIP + "/24"}})
+	in.Server = lab.AddHost(HostConfig{Name: "server", MAC: ServerMAC, Addrs: []string{ServerIP + "/24", ServerIP6 + "/64"}})
 	in.Listener = in.Server.Listen("tcp", fmt.Sprintf(":%d", ServerPort))
 	go func() {
 		for {

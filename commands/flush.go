@@ -1,0 +1,226 @@
+package commands
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/arpdoctor/arpdoctor/neigh"
+	"github.com/spf13/cobra"
+)
+
+type flushOptions struct {
+	*globalOptions
+	entryFilter
+	All              bool
+	IncludePermanent bool
+	DryRun           bool
+	Verbose          bool
+	OnlyWrong        bool
+	Every            time.Duration
+	Timeout          time.Duration
+	Retries          int
+
+	filter neigh.Filter
+}
+
+func newFlushCmd(g *globalOptions, runF func(context.Context, *flushOptions) error) *cobra.Command {
+	if runF == nil {
+		runF = runFlush
+	}
+	o := &flushOptions{globalOptions: g}
+	cmd := &cobra.Command{
+		Use:   "flush",
+		Short: "Delete neighbor entries, safely",
+		Long: `Delete neighbor entries over netlink: the cron one-liner
+
+  ip neigh | awk '{print $1}' | xargs -IX arp -v -i eth0 -d X
+
+without net-tools, for IPv4 and IPv6 alike, and with care. Like
+'ip neigh flush' it refuses to run without a selector: -i, --ip, --state, or
+--all. PERMANENT and NOARP entries (set by hand, or by the kernel for good)
+are kept unless --include-permanent is given. An entry that vanished between
+listing and deleting is reported as gone, not as an error.
+
+--only-wrong probes the selected entries first (as 'arpdoctor verify' does)
+and deletes only the stale (mismatch) and dead (no_answer) ones: the traffic
+using good entries is left alone.
+
+--every repeats the flush until Ctrl-C or SIGTERM, a pass per period,
+logging each pass on stderr (or a JSON line per pass with -o json): a
+replacement for the cron job. A periodic flush treats the symptom; setting
+net.ipv4.neigh.default.gc_thresh1 to 0 lets the kernel's own garbage
+collector retire stale entries ('arpdoctor sysctl check' explains).
+
+Deleting needs CAP_NET_ADMIN; --dry-run needs nothing.`,
+		Example: `  arpdoctor flush --ip 192.0.2.50
+  arpdoctor flush -i eth0 --state stale,failed --dry-run
+  arpdoctor flush --all --only-wrong
+  arpdoctor flush -i eth0 --only-wrong --every 5m`,
+		Args:        cobra.NoArgs,
+		Annotations: outputs("table", "json"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
+			return runF(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	o.entryFilter.register(f)
+	f.BoolVar(&o.All, "all", false, "select every entry (still keeping PERMANENT and NOARP ones)")
+	f.BoolVar(&o.IncludePermanent, "include-permanent", false, "delete PERMANENT and NOARP entries too")
+	f.BoolVar(&o.DryRun, "dry-run", false, "show what would be deleted, delete nothing")
+	f.BoolVarP(&o.Verbose, "verbose", "v", false, "print each deleted entry")
+	f.BoolVar(&o.OnlyWrong, "only-wrong", false, "probe first; delete only stale (mismatch) and dead (no_answer) entries")
+	f.DurationVar(&o.Every, "every", 0, "repeat every DURATION until Ctrl-C or SIGTERM")
+	f.DurationVar(&o.Timeout, "timeout", time.Second, "with --only-wrong: how long to wait for answers")
+	f.IntVar(&o.Retries, "retries", 2, "with --only-wrong: requests sent again to an IP that has not answered")
+	return cmd
+}
+
+func (o *flushOptions) validate() (err error) {
+	if o.filter, err = o.entryFilter.filter(); err != nil {
+		return err
+	}
+	if !o.All && o.Interface == "" && len(o.IPs) == 0 && o.States == "" {
+		return flagErrorf("flush needs a selector: -i IF, --ip IP|CIDR, --state STATE, or --all")
+	}
+	if o.filter.States == neigh.DefaultStates {
+		// Select every state; Flush itself keeps PERMANENT and NOARP.
+		o.filter.States = neigh.AllStates
+	}
+	if o.Every < 0 || (o.Every > 0 && o.Every < time.Second) {
+		return flagErrorf("--every must be at least 1s")
+	}
+	if o.Timeout <= 0 {
+		return flagErrorf("--timeout must be positive")
+	}
+	if o.Retries < 0 {
+		return flagErrorf("--retries must not be negative")
+	}
+	return nil
+}
+
+func runFlush(ctx context.Context, o *flushOptions) error {
+	c, err := neigh.Open(o.NetNS)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fo := neigh.FlushOptions{DryRun: o.DryRun, IncludePermanent: o.IncludePermanent, OnlyWrong: o.OnlyWrong,
+		Probe: neigh.ProbeOptions{Timeout: o.Timeout, Retries: o.Retries}}
+	if o.Every == 0 {
+		res, err := c.Flush(ctx, o.filter, fo)
+		if err != nil {
+			return err
+		}
+		if o.Output == "json" {
+			return writeJSON(o.io.Out, res)
+		}
+		return flushView{res: res, verbose: o.Verbose, p: palette{on: o.color}}.render(o.io.Out)
+	}
+	// Repeat until told to stop; a pass that fails is logged and the next
+	// one tried, as cron would.
+	tick := time.NewTicker(o.Every)
+	defer tick.Stop()
+	log := bufio.NewWriter(o.io.ErrOut)
+	for {
+		res, err := c.Flush(ctx, o.filter, fo)
+		now := time.Now().Format(time.RFC3339)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			fmt.Fprintf(log, "%s flush: %s\n", now, oneLine(err.Error()))
+		case o.Output == "json":
+			if err := writeJSON(o.io.Out, flushPass{Time: now, FlushResult: res}); err != nil {
+				return err
+			}
+		default:
+			if o.Verbose {
+				flushView{res: res, verbose: true, p: palette{}}.deleted(log)
+			}
+			fmt.Fprintf(log, "%s flush: %s\n", now, flushSummary(res))
+		}
+		log.Flush()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// flushPass is one pass of flush --every as a JSON line.
+type flushPass struct {
+	Time string `json:"time"`
+	neigh.FlushResult
+}
+
+type flushView struct {
+	res     neigh.FlushResult
+	verbose bool
+	p       palette
+}
+
+func (v flushView) render(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	if v.verbose || v.res.DryRun {
+		v.deleted(bw)
+	}
+	if v.verbose {
+		for _, k := range v.res.Kept {
+			fmt.Fprintf(bw, "kept %s %s %s: %s\n", k.Entry.IP, k.Entry.Interface, k.Entry.State, k.Reason)
+		}
+		for _, e := range v.res.Gone {
+			fmt.Fprintf(bw, "gone %s %s (already deleted)\n", e.IP, e.Interface)
+		}
+	}
+	fmt.Fprintln(bw, v.p.faint(flushSummary(v.res)))
+	return bw.Flush()
+}
+
+// deleted lists the deleted entries as the one-liner's arp -v did, one
+// per line.
+func (v flushView) deleted(w io.Writer) {
+	verb := "deleted"
+	if v.res.DryRun {
+		verb = "would delete"
+	}
+	for _, e := range v.res.Deleted {
+		mac := e.MAC
+		if mac == "" {
+			mac = "(no MAC)"
+		}
+		fmt.Fprintf(w, "%s %s %s %s %s\n", verb, e.IP, mac, e.Interface, e.State)
+	}
+}
+
+// flushSummary counts what was deleted, kept (and why) and gone.
+func flushSummary(r neigh.FlushResult) string {
+	reasons := map[string]int{}
+	var order []string
+	for _, k := range r.Kept {
+		why, _, _ := strings.Cut(k.Reason, " (")
+		if reasons[why] == 0 {
+			order = append(order, why)
+		}
+		reasons[why]++
+	}
+	var kept []string
+	for _, why := range order {
+		kept = append(kept, fmt.Sprintf("%d %s", reasons[why], why))
+	}
+	s := fmt.Sprintf("deleted %d, kept %d", len(r.Deleted), len(r.Kept))
+	if r.DryRun {
+		s = fmt.Sprintf("dry run: would delete %d, keep %d", len(r.Deleted), len(r.Kept))
+	}
+	if len(kept) > 0 {
+		s += " (" + strings.Join(kept, "; ") + ")"
+	}
+	return s + fmt.Sprintf(", already gone %d", len(r.Gone))
+}

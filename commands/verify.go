@@ -1,0 +1,289 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/arpdoctor/arpdoctor/neigh"
+	"github.com/spf13/cobra"
+)
+
+type verifyOptions struct {
+	*globalOptions
+	entryFilter
+	Timeout          time.Duration
+	Retries          int
+	Fix              bool
+	IncludePermanent bool
+
+	filter neigh.Filter
+}
+
+func newVerifyCmd(g *globalOptions, runF func(context.Context, *verifyOptions) error) *cobra.Command {
+	if runF == nil {
+		runF = runVerify
+	}
+	o := &verifyOptions{globalOptions: g}
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Probe cached neighbors and prove which entries are wrong",
+		Long: `Ask the network who owns the IP of each cached entry and compare the answer
+with the cache: an ARP request broadcast for IPv4, a neighbor solicitation
+for IPv6, as the kernel sends when it resolves an IP afresh. All entries are
+probed at once, paced, so a /24 takes about as long as one dead entry.
+
+Verdicts:
+  ok         the owner answered from the cached MAC
+  mismatch   another MAC answered: the entry is stale (the incident arpdoctor
+             was made for: a reused IP cached with a dead instance's MAC)
+  no_answer  nobody answered: the entry is dead
+  duplicate  more than one MAC answered: two hosts claim the IP
+
+Entries without a MAC (INCOMPLETE, FAILED) are probed too, to say who
+answers. The kernel learns from the answers as well and may correct a stale
+entry on its own: the report shows each entry as it was before probing, and
+-o wide or json as it is after.
+
+Without --fix nothing in the cache is changed by arpdoctor. With --fix, a
+mismatch is replaced by the MAC that answered and a dead entry is deleted;
+PERMANENT entries only with --include-permanent; duplicates are left for a
+person to settle.
+
+Exit code 1 when an entry is a mismatch or a duplicate, or gets no answer
+while the kernel counts it usable (REACHABLE, STALE, DELAY, PROBE).
+Probing needs CAP_NET_RAW, --fix CAP_NET_ADMIN.`,
+		Example: `  arpdoctor verify
+  arpdoctor verify --ip 192.0.2.50
+  arpdoctor verify -i eth0 -4 --fix
+  arpdoctor verify -o json | jq '.[] | select(.verdict != "ok")'`,
+		Args:        cobra.NoArgs,
+		Annotations: outputs("table", "wide", "json"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
+			return runF(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	o.entryFilter.register(f)
+	f.DurationVar(&o.Timeout, "timeout", time.Second, "how long to wait for answers after an IP's last request")
+	f.IntVar(&o.Retries, "retries", 2, "requests sent again, 200ms apart, to an IP that has not answered")
+	f.BoolVar(&o.Fix, "fix", false, "replace stale entries with the MAC that answered, delete dead ones")
+	f.BoolVar(&o.IncludePermanent, "include-permanent", false, "let --fix change PERMANENT entries too")
+	return cmd
+}
+
+func (o *verifyOptions) validate() (err error) {
+	if o.filter, err = o.entryFilter.filter(); err != nil {
+		return err
+	}
+	// NOARP entries (multicast, broadcast, loopback) are not resolved by
+	// asking: there is nothing to verify.
+	if o.filter.States == neigh.DefaultStates {
+		o.filter.States = neigh.AllStates &^ neigh.StateSet(neigh.NoARP) &^ neigh.NoneStates
+	}
+	o.filter.States &^= neigh.StateSet(neigh.NoARP)
+	if o.Timeout <= 0 {
+		return flagErrorf("--timeout must be positive")
+	}
+	if o.Retries < 0 {
+		return flagErrorf("--retries must not be negative")
+	}
+	if o.IncludePermanent && !o.Fix {
+		return flagErrorf("--include-permanent goes with --fix")
+	}
+	return nil
+}
+
+func runVerify(ctx context.Context, o *verifyOptions) error {
+	c, err := neigh.Open(o.NetNS)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	entries, err := c.List(o.filter)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	results, err := c.Probe(ctx, entries, neigh.ProbeOptions{Timeout: o.Timeout, Retries: o.Retries})
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	if o.Fix {
+		if err := c.Fix(results, o.IncludePermanent); err != nil {
+			return err
+		}
+	}
+	if o.Output == "json" {
+		views := make([]verifyJSON, len(results))
+		for i := range results {
+			views[i] = newVerifyJSON(&results[i])
+		}
+		if err := writeJSON(o.io.Out, views); err != nil {
+			return err
+		}
+	} else {
+		v := verifyView{results: results, took: took, wide: o.Output == "wide", fix: o.Fix, tty: o.io.OutTTY,
+			p: palette{on: o.color}, netns: o.NetNS}
+		notes := o.io.Out
+		if !o.io.OutTTY {
+			notes = o.io.ErrOut
+		}
+		if err := v.render(o.io.Out, notes); err != nil {
+			return err
+		}
+	}
+	for i := range results {
+		if results[i].Problem() {
+			return ErrProblems
+		}
+	}
+	return nil
+}
+
+// verifyJSON is a probe result as -o json writes it.
+type verifyJSON struct {
+	IP           string   `json:"ip"`
+	Interface    string   `json:"interface"`
+	StateBefore  string   `json:"state_before"`
+	CachedMAC    string   `json:"cached_mac"`
+	AnsweredMACs []string `json:"answered_macs"`
+	Verdict      string   `json:"verdict"`
+	Problem      bool     `json:"problem"`
+	StateAfter   string   `json:"state_after"`
+	MACAfter     string   `json:"mac_after"`
+	Fix          string   `json:"fix,omitempty"`
+}
+
+func newVerifyJSON(r *neigh.ProbeResult) verifyJSON {
+	v := verifyJSON{IP: r.Entry.IP.String(), Interface: r.Entry.Interface, StateBefore: r.Entry.State.String(),
+		CachedMAC: r.Entry.MAC, AnsweredMACs: r.Answered, Verdict: string(r.Verdict), Problem: r.Problem(),
+		StateAfter: "gone", Fix: r.Fix}
+	if v.AnsweredMACs == nil {
+		v.AnsweredMACs = []string{}
+	}
+	if r.After != nil {
+		v.StateAfter, v.MACAfter = r.After.State.String(), r.After.MAC
+	}
+	return v
+}
+
+type verifyView struct {
+	results []neigh.ProbeResult
+	took    time.Duration
+	wide    bool
+	fix     bool
+	tty     bool
+	p       palette
+	netns   string
+}
+
+// render writes the table to w and, under it, a note on each problem with
+// the command to run next.
+func (v verifyView) render(w, notes io.Writer) error {
+	t := &table{header: []string{"IP", "INTERFACE", "STATE", "CACHED MAC", "ANSWERED", "VERDICT"}}
+	if v.wide {
+		t.header = append(t.header, "NOW")
+	}
+	if v.fix {
+		t.header = append(t.header, "FIX")
+	}
+	counts := map[neigh.Verdict]int{}
+	for i := range v.results {
+		r := &v.results[i]
+		counts[r.Verdict]++
+		answered := strings.Join(r.Answered, ",")
+		if answered == "" {
+			answered = "-"
+		}
+		row := []string{r.Entry.IP.String(), r.Entry.Interface, r.Entry.State.String(), r.Entry.MAC, answered, v.verdict(r)}
+		if v.wide {
+			now := "gone"
+			if r.After != nil {
+				now = strings.TrimSpace(r.After.State.String() + " " + r.After.MAC)
+			}
+			row = append(row, now)
+		}
+		if v.fix {
+			row = append(row, r.Fix)
+		}
+		t.add(row...)
+	}
+	if len(v.results) > 0 {
+		if err := t.render(w, v.tty); err != nil {
+			return err
+		}
+	}
+	var parts []string
+	for _, k := range []neigh.Verdict{neigh.VerdictOK, neigh.VerdictMismatch, neigh.VerdictNoAnswer, neigh.VerdictDuplicate} {
+		if counts[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+		}
+	}
+	summary := fmt.Sprintf("%d %s probed in %s", len(v.results), plural(len(v.results), "entry", "entries"), v.took.Round(10*time.Millisecond))
+	if len(parts) > 0 {
+		summary += ": " + strings.Join(parts, ", ")
+	}
+	out := v.p.faint(summary) + "\n"
+	for i := range v.results {
+		if n := v.note(&v.results[i]); n != "" {
+			out += n + "\n"
+		}
+	}
+	_, err := io.WriteString(notes, out)
+	return err
+}
+
+func (v verifyView) verdict(r *neigh.ProbeResult) string {
+	s := string(r.Verdict)
+	switch {
+	case r.Problem():
+		return v.p.red(s)
+	case r.Verdict == neigh.VerdictOK:
+		return v.p.green(s)
+	}
+	return s
+}
+
+// note explains a problem and names the next command.
+func (v verifyView) note(r *neigh.ProbeResult) string {
+	if !r.Problem() {
+		return ""
+	}
+	e := r.Entry
+	netns := ""
+	if v.netns != "" {
+		netns = "--netns " + v.netns + " "
+	}
+	sel := fmt.Sprintf("--ip %s -i %s", e.IP, e.Interface)
+	switch r.Verdict {
+	case neigh.VerdictMismatch:
+		cached := e.MAC
+		if cached == "" {
+			cached = "no MAC (" + e.State.String() + ")"
+		}
+		msg := fmt.Sprintf("%s: the cache says %s but %s answers: the entry is stale", e.IP, cached, r.Answered[0])
+		if r.After != nil && r.After.MAC == r.Answered[0] {
+			msg += "; the kernel learned the new MAC from the answer"
+		} else if !v.fix {
+			msg += fmt.Sprintf("; fix it: arpdoctor %sverify --fix %s (or arpdoctor %sflush %s)", netns, sel, netns, sel)
+		}
+		return v.p.red(msg + "; prevent it: arpdoctor sysctl check")
+	case neigh.VerdictNoAnswer:
+		msg := fmt.Sprintf("%s: nobody answers, yet the cache holds it as %s with %s: the entry is dead", e.IP, e.State, e.MAC)
+		if !v.fix {
+			msg += fmt.Sprintf("; remove it: arpdoctor %sflush %s", netns, sel)
+		}
+		return v.p.red(msg)
+	case neigh.VerdictDuplicate:
+		return v.p.red(fmt.Sprintf("%s: %d hosts answer (%s): two machines claim this IP; find the one that should not have it (arpdoctor %swatch %s shows flip-flops)",
+			e.IP, len(r.Answered), strings.Join(r.Answered, ", "), netns, sel))
+	}
+	return ""
+}

@@ -1,0 +1,135 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/arpdoctor/arpdoctor/neigh"
+	"github.com/arpdoctor/arpdoctor/neigh/neightest"
+	"github.com/google/go-cmp/cmp"
+)
+
+// The incident, verified from the server: the entry for the reused IP is
+// a mismatch with both MACs; a connection from the new client fails
+// before and succeeds after verify --fix.
+func TestVerifyIncident(t *testing.T) {
+	in := neightest.NewIncident(t)
+	in.Server.SetNeigh(netip.MustParseAddr("192.0.2.99"), "02:00:00:00:99:99", neigh.Stale)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	err := in.Connect(ctx)
+	cancel()
+	if err == nil {
+		t.Fatal("the new client connected although the server caches the old MAC")
+	}
+	// The failed connect left the entry in DELAY or PROBE; put the
+	// incident's state back.
+	in.Server.SetNeigh(netip.MustParseAddr(neightest.ClientIP), neightest.OldMAC, neigh.Stale)
+
+	code, out, errOut := run(t, false, "--netns", in.Server.Name, "verify", "-o", "json", "--timeout", "500ms")
+	if code != ExitProblems {
+		t.Fatalf("exit %d, want %d; stderr %s", code, ExitProblems, errOut)
+	}
+	var got []verifyJSON
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := []verifyJSON{
+		{IP: neightest.ClientIP, Interface: "eth0", StateBefore: "STALE", CachedMAC: neightest.OldMAC,
+			AnsweredMACs: []string{neightest.NewMAC}, Verdict: "mismatch", Problem: true},
+		{IP: "192.0.2.99", Interface: "eth0", StateBefore: "STALE", CachedMAC: "02:00:00:00:99:99",
+			AnsweredMACs: []string{}, Verdict: "no_answer", Problem: true},
+	}
+	if diff := cmp.Diff(want, got, cmpIgnoreAfter); diff != "" {
+		t.Errorf("verify (-want +got):\n%s", diff)
+	}
+
+	in.Server.SetNeigh(netip.MustParseAddr(neightest.ClientIP), neightest.OldMAC, neigh.Stale)
+	code, out, errOut = run(t, true, "--netns", in.Server.Name, "--color", "never", "verify", "--fix", "--timeout", "500ms")
+	if code != ExitProblems {
+		t.Fatalf("--fix: exit %d; stderr %s", code, errOut)
+	}
+	squeezed := strings.Join(strings.Fields(out), " ")
+	for _, want := range []string{
+		"IP INTERFACE STATE CACHED MAC ANSWERED VERDICT FIX",
+		// The fix is a replacement, or nothing when the kernel took the
+		// new MAC from the answer itself.
+		"192.0.2.50 eth0 STALE 02:00:00:00:50:a1 02:00:00:00:50:b2 mismatch ",
+		"192.0.2.99 eth0 STALE 02:00:00:00:99:99 - no_answer deleted",
+		"2 entries probed in ",
+		"192.0.2.50: the cache says 02:00:00:00:50:a1 but 02:00:00:00:50:b2 answers: the entry is stale",
+	} {
+		if !strings.Contains(squeezed, want) {
+			t.Errorf("--fix output lacks %q:\n%s", want, out)
+		}
+	}
+	c, err := neigh.Open(in.Server.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	es, _ := c.List(neigh.Filter{States: neigh.AllStates})
+	macs := map[string]string{}
+	for _, e := range es {
+		macs[e.IP.String()] = e.MAC
+	}
+	if macs[neightest.ClientIP] != neightest.NewMAC {
+		t.Errorf("after --fix the server maps %s to %q, want %s", neightest.ClientIP, macs[neightest.ClientIP], neightest.NewMAC)
+	}
+	if _, ok := macs["192.0.2.99"]; ok {
+		t.Error("the dead entry is still there")
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := in.Connect(ctx); err != nil {
+		t.Errorf("after verify --fix the new client still cannot connect: %v", err)
+	}
+}
+
+var cmpIgnoreAfter = cmp.FilterPath(func(p cmp.Path) bool {
+	switch p.Last().String() {
+	case ".StateAfter", ".MACAfter", ".Fix":
+		return true
+	}
+	return false
+}, cmp.Ignore())
+
+func TestVerifyHealthy(t *testing.T) {
+	lab := neightest.NewLab(t)
+	a := lab.AddHost(neightest.HostConfig{Name: "a", MAC: "02:00:00:00:00:0a", Addrs: []string{"192.0.2.1/24", "2001:db8::1/64"}})
+	lab.AddHost(neightest.HostConfig{Name: "b", MAC: "02:00:00:00:00:0b", Addrs: []string{"192.0.2.2/24", "2001:db8::2/64"}})
+	a.SetNeigh(netip.MustParseAddr("192.0.2.2"), "02:00:00:00:00:0b", neigh.Stale)
+	a.SetNeigh(netip.MustParseAddr("2001:db8::2"), "02:00:00:00:00:0b", neigh.Reachable)
+	code, out, errOut := run(t, false, "--netns", a.Name, "verify", "--timeout", "300ms")
+	if code != 0 {
+		t.Fatalf("exit %d; stderr %s", code, errOut)
+	}
+	want := "192.0.2.2\teth0\tSTALE\t02:00:00:00:00:0b\t02:00:00:00:00:0b\tok\n" +
+		"2001:db8::2\teth0\tREACHABLE\t02:00:00:00:00:0b\t02:00:00:00:00:0b\tok\n"
+	if out != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", out, want)
+	}
+	if !strings.HasPrefix(errOut, "2 entries probed in ") || !strings.HasSuffix(errOut, ": 2 ok\n") {
+		t.Errorf("stderr %q", errOut)
+	}
+}
+
+func TestVerifyFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"--timeout", "0s"}, "--timeout must be positive"},
+		{[]string{"--retries", "-1"}, "--retries must not be negative"},
+		{[]string{"--include-permanent"}, "--include-permanent goes with --fix"},
+	} {
+		code, _, errOut := run(t, false, append([]string{"verify"}, tt.args...)...)
+		if code != ExitTrouble || !strings.Contains(errOut, tt.wantErr) {
+			t.Errorf("%v: exit %d, stderr %q", tt.args, code, errOut)
+		}
+	}
+}

@@ -1,0 +1,306 @@
+package neigh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Verdict says what probing found out about a cached entry.
+type Verdict string
+
+// Verdicts.
+const (
+	// VerdictOK: the owner of the IP answered from the cached MAC.
+	VerdictOK Verdict = "ok"
+	// VerdictMismatch: the IP answered from another MAC than the cached
+	// one (or answered, where the cache has no MAC): the entry is stale.
+	VerdictMismatch Verdict = "mismatch"
+	// VerdictNoAnswer: nobody answered for the IP: the entry is dead.
+	VerdictNoAnswer Verdict = "no_answer"
+	// VerdictDuplicate: more than one MAC answered for the IP.
+	VerdictDuplicate Verdict = "duplicate"
+)
+
+// ProbeOptions pace the probes.
+type ProbeOptions struct {
+	// Timeout is how long to wait for answers after an entry's last
+	// request; 0 means 1s.
+	Timeout time.Duration
+	// Retries is how many times a request is sent again to an IP that has
+	// not answered, RetryInterval apart.
+	Retries int
+	// RetryInterval spaces the requests to one IP; 0 means 200ms.
+	RetryInterval time.Duration
+}
+
+// ProbeResult is what probing one cached entry found.
+type ProbeResult struct {
+	// Entry is the cache entry as it was before probing.
+	Entry Entry
+	// Answered lists the MACs that answered, in the order they first did.
+	Answered []string
+	// After is the entry as the kernel holds it after probing, nil when it
+	// is gone: the kernel learns from the answers too, and may already
+	// have corrected a stale entry.
+	After   *Entry
+	Verdict Verdict
+	// Fix says what Fix did to the entry, "" when it did nothing.
+	Fix string
+}
+
+// Problem reports whether the verdict is a problem: a stale or contested
+// entry, or a dead one that the kernel still counts as usable.
+func (r *ProbeResult) Problem() bool {
+	switch r.Verdict {
+	case VerdictMismatch, VerdictDuplicate:
+		return true
+	case VerdictNoAnswer:
+		return r.Entry.State&(Reachable|Stale|Delay|Probe) != 0
+	}
+	return false
+}
+
+// Probing paces: a new IP is started, and due repeats are sent, once per
+// probeTick; at most maxInFlight IPs per interface await answers at once.
+// After the first answer, further answers are awaited for dupWindow only:
+// two owners answer a broadcast within milliseconds of each other.
+const (
+	probeTick   = time.Millisecond
+	maxInFlight = 256
+	dupWindow   = 250 * time.Millisecond
+)
+
+// prober sends requests for IPs of one family on one interface and hears
+// the answers.
+type prober interface {
+	send(ip netip.Addr) error
+	// answers delivers (IP, MAC) pairs until close, or until done is
+	// closed.
+	answers(out chan<- answer, done <-chan struct{})
+	close() error
+}
+
+type answer struct {
+	ip  netip.Addr
+	mac string
+}
+
+// Probe asks the network who owns the IP of each entry, with an ARP request
+// broadcast for IPv4 and a neighbor solicitation to the solicited-node
+// multicast address for IPv6, as the kernel does when it resolves an IP
+// afresh, and compares the answers with the cache. The probes of all
+// entries run at once, paced, so that a /24 of entries, half of them
+// dead, takes about as long as one dead entry. Entries without a MAC are
+// probed too, to say who answers. Results come in the order of entries.
+// Probing needs CAP_NET_RAW.
+func (c *Client) Probe(ctx context.Context, entries []Entry, o ProbeOptions) ([]ProbeResult, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = time.Second
+	}
+	if o.RetryInterval <= 0 {
+		o.RetryInterval = 200 * time.Millisecond
+	}
+	results := make([]ProbeResult, len(entries))
+	type group struct {
+		ifindex int
+		family  Family
+	}
+	groups := map[group][]int{}
+	for i, e := range entries {
+		results[i].Entry = e
+		g := group{e.IfIndex, e.Family}
+		groups[g] = append(groups[g], i)
+	}
+	links, err := c.links()
+	if err != nil {
+		return nil, err
+	}
+	addrs, err := c.addrs()
+	if err != nil {
+		return nil, err
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for g, idx := range groups {
+		link, ok := links[g.ifindex]
+		if !ok {
+			continue // the interface went away: nothing to ask
+		}
+		var p prober
+		err := c.ns.Do(func() (err error) {
+			if g.family == Inet6 {
+				p, err = openNDP(link)
+			} else {
+				p, err = openARP(link, addrs[g.ifindex])
+			}
+			return err
+		})
+		if err != nil {
+			return nil, probeError(link.name, err)
+		}
+		wg.Go(func() {
+			defer p.close()
+			if err := runProbes(ctx, p, entries, idx, results, o); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("probing on %s: %w", link.name, err))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for i := range results {
+		results[i].Verdict = verdict(results[i].Entry.MAC, results[i].Answered)
+	}
+	return results, c.fillAfter(results)
+}
+
+// runProbes sends the requests for the entries idx on one prober and
+// collects the answers into results.
+func runProbes(ctx context.Context, p prober, entries []Entry, idx []int, results []ProbeResult, o ProbeOptions) error {
+	ans := make(chan answer, 256)
+	done := make(chan struct{})
+	defer close(done)
+	go p.answers(ans, done)
+	type state struct {
+		i          int
+		sent       int
+		next, end  time.Time
+		answeredAt time.Time
+		macs       map[string]bool
+	}
+	active := map[netip.Addr]*state{}
+	queue := idx
+	tick := time.NewTicker(probeTick)
+	defer tick.Stop()
+	for len(queue) > 0 || len(active) > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case a := <-ans:
+			st := active[a.ip]
+			if st == nil || st.macs[a.mac] {
+				continue
+			}
+			st.macs[a.mac] = true
+			r := &results[st.i]
+			r.Answered = append(r.Answered, a.mac)
+			if st.answeredAt.IsZero() {
+				st.answeredAt = time.Now()
+				if end := st.answeredAt.Add(dupWindow); end.Before(st.end) {
+					st.end = end
+				}
+			}
+		case now := <-tick.C:
+			if len(queue) > 0 && len(active) < maxInFlight {
+				i := queue[0]
+				queue = queue[1:]
+				ip := entries[i].IP
+				if _, dup := active[ip]; !dup {
+					st := &state{i: i, next: now, macs: map[string]bool{},
+						end: now.Add(time.Duration(o.Retries)*o.RetryInterval + o.Timeout)}
+					active[ip] = st
+				}
+			}
+			for ip, st := range active {
+				if st.answeredAt.IsZero() && st.sent <= o.Retries && !now.Before(st.next) {
+					if err := p.send(ip); err != nil {
+						return err
+					}
+					st.sent++
+					st.next = now.Add(o.RetryInterval)
+				}
+				if now.After(st.end) {
+					delete(active, ip)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func verdict(cached string, answered []string) Verdict {
+	switch {
+	case len(answered) == 0:
+		return VerdictNoAnswer
+	case len(answered) > 1:
+		return VerdictDuplicate
+	case answered[0] == cached:
+		return VerdictOK
+	}
+	return VerdictMismatch
+}
+
+// fillAfter reads the table again and records each entry as it is now.
+func (c *Client) fillAfter(results []ProbeResult) error {
+	now, err := c.List(Filter{States: AllStates})
+	if err != nil {
+		return err
+	}
+	for i := range results {
+		e := &results[i].Entry
+		for j := range now {
+			if now[j].IfIndex == e.IfIndex && now[j].IP == e.IP {
+				results[i].After = &now[j]
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// Fix acts on the verdicts: a mismatch is replaced by the one MAC that
+// answered (REACHABLE: it just answered), a dead entry the kernel still
+// counts as usable (no_answer, not FAILED or INCOMPLETE) is deleted. A
+// duplicate is left alone: which owner is right is for a person to say.
+// PERMANENT entries are changed only with includePermanent. Each result's
+// Fix says what was done. Fixing needs CAP_NET_ADMIN.
+func (c *Client) Fix(results []ProbeResult, includePermanent bool) error {
+	for i := range results {
+		r := &results[i]
+		e := r.Entry
+		if !r.Problem() {
+			continue
+		}
+		if e.State == Permanent && !includePermanent {
+			r.Fix = "kept: PERMANENT (--include-permanent changes it)"
+			continue
+		}
+		switch r.Verdict {
+		case VerdictMismatch:
+			if r.After != nil && r.After.MAC == r.Answered[0] {
+				r.Fix = "none needed: the kernel learned " + r.Answered[0] + " from the answer"
+				continue
+			}
+			state := Reachable
+			if e.State == Permanent {
+				state = Permanent
+			}
+			if err := c.Replace(e, r.Answered[0], state); err != nil {
+				return err
+			}
+			r.Fix = "replaced: " + r.Answered[0]
+		case VerdictNoAnswer:
+			switch err := c.Delete(e); {
+			case errors.Is(err, ErrGone):
+				r.Fix = "none needed: already gone"
+			case err != nil:
+				return err
+			default:
+				r.Fix = "deleted"
+			}
+		case VerdictDuplicate:
+			r.Fix = "kept: " + fmt.Sprint(len(r.Answered)) + " MACs answer; find out which host should own the IP"
+		}
+	}
+	return nil
+}
