@@ -72,6 +72,7 @@ input, missing privilege, missing interface).`,
 		newWatchCmd(g, nil),
 		newVerifyCmd(g, nil),
 		newFlushCmd(g, nil),
+		newDoctorCmd(g, nil),
 		newSysctlCmd(g),
 		newVersionCmd(g),
 	)

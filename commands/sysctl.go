@@ -47,6 +47,26 @@ func openLive(netns, root string) (sysctl.LiveSource, func() error, error) {
 	return sysctl.LiveSource{Root: root, Do: c.NetNS().Do, Kernel: c}, c.Close, nil
 }
 
+// readLive reads the live values and, in the initial namespace, what the
+// config files under root will set at boot, so that the check can say when
+// a value will not survive a reboot.
+func readLive(src sysctl.LiveSource, root string, extra []sysctl.Key, opts *sysctl.CheckOptions) (*sysctl.Snapshot, error) {
+	snap, err := sysctl.ReadLive(src, extra)
+	if err != nil || !snap.InitialNamespace {
+		return snap, err
+	}
+	cfg, err := sysctl.LoadSystemConfig(root)
+	if err != nil {
+		return nil, err
+	}
+	var keys []sysctl.Key
+	for _, v := range snap.Values {
+		keys = append(keys, v.Key)
+	}
+	opts.Boot, opts.ConfigFiles = cfg.Values(sysctl.ModeConfig, keys), cfg.Files
+	return snap, nil
+}
+
 type sysctlCheckOptions struct {
 	*globalOptions
 	Root     string
@@ -199,21 +219,10 @@ func runSysctlCheck(_ context.Context, o *sysctlCheckOptions) error {
 		if err != nil {
 			return err
 		}
-		snap, err = sysctl.ReadLive(src, extra)
+		snap, err = readLive(src, o.Root, extra, &opts)
 		closeLive()
 		if err != nil {
 			return err
-		}
-		if snap.InitialNamespace {
-			cfg, err := sysctl.LoadSystemConfig(o.Root)
-			if err != nil {
-				return err
-			}
-			var keys []sysctl.Key
-			for _, v := range snap.Values {
-				keys = append(keys, v.Key)
-			}
-			opts.Boot, opts.ConfigFiles = cfg.Values(sysctl.ModeConfig, keys), cfg.Files
 		}
 	}
 	rep := sysctl.Check(snap, o.rules, opts)

@@ -42,7 +42,7 @@ func (c *Client) Replace(e Entry, mac string, state State) error {
 
 func changeError(step string, e Entry, err error) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		return fmt.Errorf("%s the entry for %s: needs CAP_NET_ADMIN: run as root", step, e.IP)
+		return &PrivilegeError{Op: fmt.Sprintf("%s the entry for %s", step, e.IP), Cap: "CAP_NET_ADMIN", Hint: hintRoot}
 	}
 	return fmt.Errorf("%s the entry for %s on %s: %w", step, e.IP, e.Interface, err)
 }

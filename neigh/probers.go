@@ -17,7 +17,7 @@ import (
 
 func probeError(ifname string, err error) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		return fmt.Errorf("probing on %s needs CAP_NET_RAW: run as root, or give the binary the capability: setcap cap_net_raw+ep $(command -v arpdoctor)", ifname)
+		return &PrivilegeError{Op: "probing on " + ifname, Cap: "CAP_NET_RAW", Hint: hintNetRaw}
 	}
 	return fmt.Errorf("probing on %s: %w", ifname, err)
 }

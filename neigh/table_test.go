@@ -2,6 +2,9 @@ package neigh
 
 import (
 	"encoding/binary"
+	"errors"
+	"io/fs"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,5 +102,27 @@ func TestTablesNamesInterfaces(t *testing.T) {
 	}
 	if _, err := testClient(&fakeConn{}).Table(Inet6); err == nil {
 		t.Error("no tables: no error")
+	}
+}
+
+func TestParseProcStats(t *testing.T) {
+	in := "entries  allocs   destroys unresolved_discards table_fulls\n" +
+		"00000010 00000100 00000001 00000002            00000000\n" +
+		"00000010 00000200 00000002 00000003            00000001\n"
+	got, err := parseProcStats(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ProcStats{"entries": 16, "allocs": 0x300, "destroys": 3, "unresolved_discards": 5, "table_fulls": 1}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{"", "entries allocs\n", "entries allocs\n1\n", "entries\nzz\n"} {
+		if _, err := parseProcStats(strings.NewReader(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+	if _, err := ReadProcStats("/", "arp_cache"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("reading this machine's counters: %v", err)
 	}
 }

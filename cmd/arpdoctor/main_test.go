@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -16,21 +19,44 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// binary builds arpdoctor as a release does: static, version from ldflags.
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+	buildDir  string
+)
+
+// TestMain removes the binary the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// binary builds arpdoctor once, as a release does: static, version from
+// ldflags.
 func binary(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	// Runnable by the unprivileged user some tests run it as.
-	os.Chmod(filepath.Dir(dir), 0o755)
-	os.Chmod(dir, 0o755)
-	bin := filepath.Join(dir, "arpdoctor")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags",
-		"-X github.com/arpdoctor/arpdoctor/commands.version=v0.0.0-test", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "arpdoctor-bin"); buildErr != nil {
+			return
+		}
+		// Runnable by the unprivileged user some tests run it as.
+		os.Chmod(buildDir, 0o755)
+		builtBin = filepath.Join(buildDir, "arpdoctor")
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags",
+			"-X github.com/arpdoctor/arpdoctor/commands.version=v0.0.0-test", "-o", builtBin, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return builtBin
 }
 
 func runBin(t *testing.T, bin string, args ...string) (code int, stdout, stderr string) {
@@ -105,5 +131,54 @@ func TestMissingCapabilities(t *testing.T) {
 	code, out, _ := runBin(t, bin, "--netns", h.Name, "neigh")
 	if code != 0 || !strings.Contains(out, "192.0.2.61") {
 		t.Errorf("after the refused flush: exit %d, table %q", code, out)
+	}
+}
+
+// Without CAP_NET_RAW doctor still reports the rest, says what it skipped
+// and how to get the capability, and exits 0: nothing it could check is
+// wrong.
+func TestDoctorWithoutCapNetRaw(t *testing.T) {
+	bin := binary(t)
+	in := neightest.NewIncident(t)
+	cmd := exec.Command(bin, "--netns", in.Server.Name, "doctor", "-o", "json")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential:  &syscall.Credential{Uid: 65534, Gid: 65534},
+		AmbientCaps: []uintptr{unix.CAP_SYS_ADMIN},
+	}
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v; stderr %q", err, errOut.String())
+	}
+	var rep struct {
+		OK     bool
+		Checks []struct{ Name, Verdict, Summary string }
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	verdicts := map[string]string{}
+	for _, ch := range rep.Checks {
+		verdicts[ch.Name] = ch.Verdict
+		if ch.Name == "verify" && !strings.Contains(ch.Summary, "needs CAP_NET_RAW: run as root, or give the binary the capability") {
+			t.Errorf("verify: %q", ch.Summary)
+		}
+	}
+	if verdicts["verify"] != "skipped" || verdicts["settings"] == "" || verdicts["table"] == "" || verdicts["statistics"] == "" {
+		t.Errorf("verdicts %v", verdicts)
+	}
+}
+
+// --help lists every command.
+func TestHelpListsCommands(t *testing.T) {
+	bin := binary(t)
+	code, out, _ := runBin(t, bin, "--help")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, c := range []string{"doctor", "flush", "neigh", "sysctl", "verify", "version", "watch"} {
+		if !strings.Contains(out, "\n  "+c+" ") {
+			t.Errorf("--help does not list %s:\n%s", c, out)
+		}
 	}
 }
