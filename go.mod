@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/fatih/color v1.19.0
 	github.com/google/go-cmp v0.7.0
+	github.com/google/gopacket v1.1.19
 	github.com/mattn/go-isatty v0.0.24
 	github.com/mdlayher/ndp v1.1.0
 	github.com/olekukonko/tablewriter v1.1.5

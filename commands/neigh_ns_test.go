@@ -25,24 +25,13 @@ func neighLab(t *testing.T) (server, client *neightest.Host) {
 		Addrs: []string{"192.0.2.10/24", "2001:db8::10/64"}})
 	client = lab.AddHost(neightest.HostConfig{Name: "client", MAC: "02:00:00:00:00:20",
 		Addrs: []string{"192.0.2.20/24", "2001:db8::20/64"}})
-	ln := server.Listen("tcp", ":7000")
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	server.Serve(7000)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, fam := range []int{4, 6} {
-		c, err := client.Dial(ctx, "tcp", net.JoinHostPort(server.IP(fam).String(), "7000"))
-		if err != nil {
-			t.Fatalf("dial IPv%d: %v", fam, err)
+		if err := client.Connect(ctx, net.JoinHostPort(server.IP(fam).String(), "7000")); err != nil {
+			t.Fatalf("connecting over IPv%d: %v", fam, err)
 		}
-		c.Close()
 	}
 	server.SetNeigh(netip.MustParseAddr("192.0.2.50"), "02:00:00:00:50:a1", neigh.Stale)
 	server.SetNeigh(netip.MustParseAddr("192.0.2.51"), "", neigh.Failed)

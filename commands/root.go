@@ -73,6 +73,7 @@ input, missing privilege, missing interface).`,
 		newVerifyCmd(g, nil),
 		newFlushCmd(g, nil),
 		newDoctorCmd(g, nil),
+		newTraceCmd(g),
 		newSysctlCmd(g),
 		newVersionCmd(g),
 	)

@@ -51,24 +51,13 @@ func TestListLearnedEntries(t *testing.T) {
 	client := lab.AddHost(neightest.HostConfig{Name: "client", MAC: "02:00:00:00:00:20",
 		Addrs: []string{"192.0.2.20/24", "2001:db8::20/64"}})
 
-	ln := server.Listen("tcp", ":8080")
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	server.Serve(8080)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, fam := range []int{4, 6} {
-		c, err := client.Dial(ctx, "tcp", net.JoinHostPort(server.IP(fam).String(), "8080"))
-		if err != nil {
-			t.Fatalf("dial IPv%d: %v", fam, err)
+		if err := client.Connect(ctx, net.JoinHostPort(server.IP(fam).String(), "8080")); err != nil {
+			t.Fatalf("connecting over IPv%d: %v", fam, err)
 		}
-		c.Close()
 	}
 
 	es := listIn(t, server.Name, neigh.Filter{})

@@ -176,7 +176,7 @@ func TestHelpListsCommands(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, c := range []string{"doctor", "flush", "neigh", "sysctl", "verify", "version", "watch"} {
+	for _, c := range []string{"doctor", "flush", "neigh", "sysctl", "trace", "verify", "version", "watch"} {
 		if !strings.Contains(out, "\n  "+c+" ") {
 			t.Errorf("--help does not list %s:\n%s", c, out)
 		}

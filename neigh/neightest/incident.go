@@ -27,7 +27,8 @@ const (
 // to a client at ClientIP (OldMAC) and so caches that mapping; the client
 // is gone; a new client has taken ClientIP with NewMAC, and has a static
 // entry for the server, as when the cloud network answers ARP for it, so
-// it never ARPs and the server's cache is not corrected by its request.
+// it never ARPs and the server's cache is not corrected by its request;
+// frames for the dead MAC are not flooded to it.
 // The new client's SYN reaches the server, whose SYN-ACK goes to OldMAC.
 type Incident struct {
 	Lab                          *Lab
@@ -44,29 +45,21 @@ func NewIncident(t testing.TB) *Incident {
 	lab := NewLab(t)
 	in := &Incident{Lab: lab}
 	in.Server = lab.AddHost(HostConfig{Name: "server", MAC: ServerMAC, Addrs: []string{ServerIP + "/24", ServerIP6 + "/64"}})
-	in.Listener = in.Server.Listen("tcp", fmt.Sprintf(":%d", ServerPort))
-	go func() {
-		for {
-			c, err := in.Listener.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	in.Listener = in.Server.Serve(ServerPort)
 	in.OldClient = lab.AddHost(HostConfig{Name: "old", MAC: OldMAC, Addrs: []string{ClientIP + "/24"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := in.OldClient.Dial(ctx, "tcp", in.ServerAddr())
-	if err != nil {
+	if err := in.OldClient.Connect(ctx, in.ServerAddr()); err != nil {
 		t.Fatalf("old client connecting: %v", err)
 	}
-	c.Close()
 	in.OldClient.Unplug()
 	in.Server.SetNeigh(netip.MustParseAddr(ClientIP), OldMAC, neigh.Stale)
 
 	in.NewClient = lab.AddHost(HostConfig{Name: "new", MAC: NewMAC, Addrs: []string{ClientIP + "/24"}})
 	in.NewClient.SetNeigh(netip.MustParseAddr(ServerIP), ServerMAC, neigh.Permanent)
+	// A cloud network delivers a frame only to the owner of its
+	// destination MAC: the SYN-ACKs for the dead MAC reach nobody.
+	in.NewClient.StopFlooding()
 	return in
 }
 
@@ -77,9 +70,5 @@ func (in *Incident) ServerAddr() string {
 
 // Connect dials the server from the new client.
 func (in *Incident) Connect(ctx context.Context) error {
-	c, err := in.NewClient.Dial(ctx, "tcp", in.ServerAddr())
-	if err != nil {
-		return err
-	}
-	return c.Close()
+	return in.NewClient.Connect(ctx, in.ServerAddr())
 }

@@ -301,6 +301,34 @@ func (h *Host) Listen(network, addr string) net.Listener {
 	return ln
 }
 
+// Serve listens on a TCP port inside the host and accepts connections in
+// the background, closing each at once: a server that completes
+// handshakes.
+func (h *Host) Serve(port int) net.Listener {
+	h.Lab.t.Helper()
+	ln := h.Listen("tcp", fmt.Sprintf(":%d", port))
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln
+}
+
+// Connect completes a TCP handshake from inside the host to addr, then
+// closes the connection.
+func (h *Host) Connect(ctx context.Context, addr string) error {
+	c, err := h.Dial(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
 // Dial connects from inside the host.
 func (h *Host) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	var c net.Conn

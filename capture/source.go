@@ -1,0 +1,246 @@
+package capture
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/pcapgo"
+)
+
+// Source is where packets come from: a live interface or a capture file.
+// Each packet is read with ReadPacketData; at the end of the input it
+// returns io.EOF. The data it returns may be reused by the next call.
+type Source interface {
+	gopacket.PacketDataSource
+	// Name says where the packets come from: a file name, "-" for
+	// standard input, or an interface.
+	Name() string
+	// LinkType is the link type of the packets.
+	LinkType() LinkType
+	Close() error
+}
+
+// ErrTimeoutExpired is what a live source's ReadPacketData returns when no
+// packet came for a while, with the current time as the capture info's
+// timestamp, so that verdicts come on time on a quiet link.
+var ErrTimeoutExpired = errors.New("no packet before the read timeout")
+
+// CorruptError says where a capture file stops making sense.
+type CorruptError struct {
+	Source string
+	// Packet is the number of the packet that could not be read,
+	// counting from 1.
+	Packet int
+	// Offset is the byte offset of its record (pcap) or of the block
+	// that failed (pcapng); in the uncompressed data when Gzip.
+	Offset int64
+	Gzip   bool
+	Err    error
+}
+
+func (e *CorruptError) Error() string {
+	where := "offset"
+	if e.Gzip {
+		where = "uncompressed offset"
+	}
+	return fmt.Sprintf("%s: packet %d at %s %d: %v", e.Source, e.Packet, where, e.Offset, e.Err)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// FileSource reads a pcap or pcapng file with pcapgo.
+type FileSource struct {
+	name   string
+	closer io.Closer
+	reader gopacket.ZeroCopyPacketDataSource
+	lt     LinkType
+	gzip   bool
+	guard  *ngGuard // pcapng only
+	// packets read so far, and where the next pcap record starts.
+	packets int
+	offset  int64
+	err     error
+}
+
+// OpenFile opens a pcap or pcapng file, or standard input for "-".
+func OpenFile(path string) (*FileSource, error) {
+	if path == "-" {
+		s, err := NewFileSource("-", os.Stdin)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening capture: %w", err)
+	}
+	s, err := NewFileSource(path, f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s.closer = f
+	return s, nil
+}
+
+const (
+	pcapMagicMicro    = 0xa1b2c3d4
+	pcapMagicNano     = 0xa1b23c4d
+	pcapHeaderLen     = 24
+	pcapRecordHeadLen = 16
+	gzipMagic         = 0x1f8b
+)
+
+// NewFileSource reads a capture from r, named name in findings and errors:
+// pcap (microsecond or nanosecond, either byte order) or pcapng, either
+// possibly gzip-compressed.
+func NewFileSource(name string, r io.Reader) (*FileSource, error) {
+	return newFileSource(name, bufio.NewReaderSize(r, 1<<20), false)
+}
+
+func newFileSource(name string, br *bufio.Reader, gzipped bool) (*FileSource, error) {
+	head, err := br.Peek(pcapHeaderLen)
+	if len(head) < 4 {
+		if err == nil || err == io.EOF {
+			return nil, fmt.Errorf("%s: not a pcap or pcapng file: only %d bytes", name, len(head))
+		}
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	s := &FileSource{name: name, gzip: gzipped}
+	switch {
+	case binary.BigEndian.Uint16(head) == gzipMagic && !gzipped:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("%s: gzip: %w", name, err)
+		}
+		return newFileSource(name, bufio.NewReaderSize(zr, 1<<20), true)
+	case binary.LittleEndian.Uint32(head) == ngSectionHeader:
+		s.guard = newNgGuard(br)
+		ng, err := pcapgo.NewNgReader(bufio.NewReaderSize(s.guard, 64<<10), pcapgo.NgReaderOptions{})
+		switch {
+		case err == io.EOF:
+			// A section without interfaces holds no packets.
+			s.reader = emptySource{}
+			s.lt = LinkTypeEthernet
+			return s, nil
+		case err != nil:
+			return nil, s.corrupt(err)
+		}
+		s.reader, s.lt = ng, s.guard.firstLinkType
+	default:
+		var order binary.ByteOrder
+		switch {
+		case isPcapMagic(binary.LittleEndian.Uint32(head)):
+			order = binary.LittleEndian
+		case isPcapMagic(binary.BigEndian.Uint32(head)):
+			order = binary.BigEndian
+		default:
+			return nil, fmt.Errorf("%s: not a pcap or pcapng file (it starts with %x)", name, head[:4])
+		}
+		if len(head) < pcapHeaderLen {
+			return nil, fmt.Errorf("%s: pcap header cut short: %d of %d bytes", name, len(head), pcapHeaderLen)
+		}
+		// The link type's top bits carry FCS information (pcap-linktype(7)).
+		s.lt = LinkType(order.Uint32(head[20:24]) & 0x03ffffff)
+		pr, err := pcapgo.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("%s: reading the pcap header: %v", name, err)
+		}
+		// As libpcap does, take packets longer than the header's snap
+		// length, up to the most any tool writes; beyond that a length
+		// is bogus.
+		pr.SetSnaplen(Snaplen)
+		s.reader = pr
+		s.offset = pcapHeaderLen
+	}
+	if err := CheckLinkType(s.lt); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return s, nil
+}
+
+func isPcapMagic(m uint32) bool { return m == pcapMagicMicro || m == pcapMagicNano }
+
+// Name implements Source.
+func (s *FileSource) Name() string { return s.name }
+
+// LinkType implements Source.
+func (s *FileSource) LinkType() LinkType { return s.lt }
+
+// Close closes the file (not standard input).
+func (s *FileSource) Close() error {
+	if s.closer == nil {
+		return nil
+	}
+	return s.closer.Close()
+}
+
+// ReadPacketData implements gopacket.PacketDataSource. The data is valid
+// until the next call. After an error, every call returns it again.
+func (s *FileSource) ReadPacketData() (data []byte, ci gopacket.CaptureInfo, err error) {
+	if s.err != nil {
+		return nil, ci, s.err
+	}
+	defer func() {
+		// The readers index buffers with lengths from the file; whatever
+		// they trip on is a corrupt file, not a reason to crash.
+		if r := recover(); r != nil {
+			data, err = nil, s.corrupt(fmt.Errorf("the pcap reader failed: %v", r))
+		}
+		if err != nil {
+			s.err = err
+		}
+	}()
+	data, ci, err = s.reader.ZeroCopyReadPacketData()
+	switch {
+	case err == io.EOF && s.guard == nil && ci.CaptureLength > 0:
+		// pcapgo reads a record whose data is missing as a clean end.
+		return nil, ci, s.corrupt(io.ErrUnexpectedEOF)
+	case err == io.EOF:
+		return nil, ci, io.EOF
+	case err != nil:
+		return nil, ci, s.corrupt(err)
+	}
+	s.packets++
+	if s.guard == nil {
+		s.offset += pcapRecordHeadLen + int64(len(data))
+	}
+	if ci.Length < ci.CaptureLength {
+		ci.Length = ci.CaptureLength
+	}
+	return data, ci, nil
+}
+
+// corrupt says which packet could not be read, and where.
+func (s *FileSource) corrupt(err error) error {
+	e := &CorruptError{Source: s.name, Packet: s.packets + 1, Offset: s.offset, Gzip: s.gzip, Err: err}
+	var ng *ngError
+	switch {
+	case errors.As(err, &ng):
+		e.Offset = ng.offset
+	case s.guard != nil:
+		e.Offset = s.guard.blockOff
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) && ng == nil {
+		e.Err = errors.New("the file ends inside the packet (a capture cut short)")
+	}
+	return e
+}
+
+// emptySource has no packets.
+type emptySource struct{}
+
+func (emptySource) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	return nil, gopacket.CaptureInfo{}, io.EOF
+}
+
+func (emptySource) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	return nil, gopacket.CaptureInfo{}, io.EOF
+}

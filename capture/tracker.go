@@ -1,0 +1,444 @@
+package capture
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/google/gopacket"
+)
+
+// Defaults for TrackerConfig.
+const (
+	DefaultHandshakeTimeout = 3 * time.Second
+	DefaultMaxHandshakes    = 100_000
+)
+
+const (
+	// routerAddrs: a MAC seen for this many IP addresses is a router's,
+	// and a SYN-ACK that goes elsewhere than the SYN came from is then
+	// explained by routing, not by a stale entry.
+	routerAddrs = 3
+	// linger is how long a judged handshake is remembered, so that its
+	// late retransmissions are not taken for a new handshake: Linux gives
+	// up on a SYN after about two minutes.
+	linger = 2 * time.Minute
+	// maxNeighbors bounds the IPs whose ARP and NDP claims are followed.
+	maxNeighbors = 1 << 16
+	// maxMACs bounds the MACs whose addresses are counted to spot
+	// routers: far more than one link has.
+	maxMACs = 1 << 14
+)
+
+// TrackerConfig configures a Tracker.
+type TrackerConfig struct {
+	// Source names the capture in findings: a file name or an interface.
+	Source string
+	// LinkType is the link type of every packet given to the tracker.
+	LinkType LinkType
+	// HandshakeTimeout is how long a handshake or a probe may go without
+	// a packet before it gets its verdict, in capture time.
+	HandshakeTimeout time.Duration
+	// MaxHandshakes bounds the handshakes tracked at once; beyond it the
+	// oldest are evicted and counted.
+	MaxHandshakes int
+	// Host answers for the live host, for a live capture; nil for files.
+	Host HostView
+	// Emit receives each finding when it is made.
+	Emit func(Finding)
+	// CountOK leaves out the findings of handshakes that worked, which
+	// are most handshakes of a busy capture: they are only counted (in
+	// TrackerStats.OK), never built.
+	CountOK bool
+}
+
+// TrackerStats counts what a tracker was given.
+type TrackerStats struct {
+	// Packets given to the tracker.
+	Packets int `json:"packets"`
+	// Undecodable packets: malformed TCP, ARP or NDP, skipped.
+	Undecodable int `json:"undecodable"`
+	// Evicted handshakes: dropped without a verdict to stay within
+	// MaxHandshakes.
+	Evicted int `json:"evicted"`
+	// OK counts the handshakes that worked and were left out (CountOK).
+	OK int `json:"ok"`
+}
+
+// Tracker follows TCP handshakes, keyed by client address and port,
+// server address and port and the client's initial sequence number, and
+// the ARP and NDP traffic that says which MAC owns which IP. It turns what
+// it sees into findings: a verdict for every handshake (when it completes,
+// is reset, or has gone HandshakeTimeout without a packet, and at Close),
+// and neighbor findings as they arise.
+//
+// Its memory is bounded whatever the input: at most MaxHandshakes
+// handshakes and as many open probes, 65,536 neighbors and 16,384 MACs.
+type Tracker struct {
+	cfg     TrackerConfig
+	dec     *decoder
+	ev      event
+	timeout int64
+	linger  int64
+	now     int64 // capture clock: the latest packet time
+	started bool
+
+	hs     *table[hsKey, handshake]
+	probes *table[probeKey, probe]
+	claims map[netip.Addr]*claim
+	macs   map[mac]addrSet
+
+	stats TrackerStats
+}
+
+// The lists of the handshake table.
+const (
+	open   = 0
+	judged = 1
+)
+
+// hsKey names a handshake. It holds no pointers (netip.Addr does), so that
+// a table of a hundred thousand handshakes costs the garbage collector
+// nothing to scan.
+type hsKey struct {
+	client, server         [16]byte
+	clientPort, serverPort uint16
+	isn                    uint32
+	v4                     bool
+}
+
+func newKey(client netip.Addr, clientPort uint16, server netip.Addr, serverPort uint16, isn uint32) hsKey {
+	return hsKey{client: client.As16(), server: server.As16(), clientPort: clientPort, serverPort: serverPort, isn: isn, v4: client.Is4()}
+}
+
+func (k hsKey) addr(b [16]byte) netip.Addr {
+	a := netip.AddrFrom16(b)
+	if k.v4 {
+		return a.Unmap()
+	}
+	return a
+}
+
+func (k hsKey) clientAddrPort() netip.AddrPort {
+	return netip.AddrPortFrom(k.addr(k.client), k.clientPort)
+}
+
+func (k hsKey) serverAddrPort() netip.AddrPort {
+	return netip.AddrPortFrom(k.addr(k.server), k.serverPort)
+}
+
+// resetBy says which end reset a handshake.
+type resetBy uint8
+
+const (
+	notReset resetBy = iota
+	resetByServer
+	resetByClient
+)
+
+func (r resetBy) String() string {
+	switch r {
+	case resetByServer:
+		return "server"
+	case resetByClient:
+		return "client"
+	}
+	return ""
+}
+
+type handshake struct {
+	first, last int64 // first SYN and last packet, capture time
+	lastSYN     int64
+	touched     int64 // tracker clock at the last packet: for timeouts
+	ackAt       int64
+
+	syns, synAcks uint32
+	serverISN     uint32
+	hasSynAck     bool
+	acked         bool
+	resetBy       resetBy
+
+	clientMAC, serverMAC       mac
+	hasClientMAC, hasServerMAC bool
+	// synAckTo counts the SYN-ACKs by destination MAC; more than two
+	// MACs are counted together in synAckToOther.
+	synAckTo      [2]macCount
+	synAckToOther uint32
+}
+
+type macCount struct {
+	mac mac
+	n   uint32
+}
+
+// addrSet holds the first few IPs a MAC was seen for, as 16-byte arrays:
+// without the pointer a netip.Addr carries, a map of tens of thousands of
+// them is one allocation the garbage collector need not scan.
+type addrSet struct {
+	addrs [routerAddrs][16]byte
+	n     uint8
+}
+
+// NewTracker returns a tracker for packets of cfg.LinkType.
+func NewTracker(cfg TrackerConfig) (*Tracker, error) {
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.MaxHandshakes <= 0 {
+		cfg.MaxHandshakes = DefaultMaxHandshakes
+	}
+	if cfg.Emit == nil {
+		return nil, errors.New("tracker needs an Emit function")
+	}
+	dec, err := newDecoder(cfg.LinkType)
+	if err != nil {
+		return nil, err
+	}
+	return &Tracker{
+		cfg:     cfg,
+		dec:     dec,
+		timeout: int64(cfg.HandshakeTimeout),
+		linger:  int64(max(linger, cfg.HandshakeTimeout)),
+		hs:      newTable[hsKey, handshake](2),
+		probes:  newTable[probeKey, probe](1),
+		claims:  map[netip.Addr]*claim{},
+		macs:    map[mac]addrSet{},
+	}, nil
+}
+
+// Stats returns the counts so far.
+func (t *Tracker) Stats() TrackerStats { return t.stats }
+
+// Packet tracks one packet. data is not kept: the source may reuse it.
+func (t *Tracker) Packet(data []byte, ci gopacket.CaptureInfo) { t.packet(data, ci, -1) }
+
+// packet tracks a packet whose TCP flags the filter found, or any packet
+// when tcpFlags is negative.
+func (t *Tracker) packet(data []byte, ci gopacket.CaptureInfo, tcpFlags int) {
+	t.stats.Packets++
+	ts := ci.Timestamp.UnixNano()
+	t.advance(ts)
+	// Only a SYN starts a handshake; any other segment matters only to a
+	// handshake that is open. The pure ACKs of a busy link, when none is,
+	// need no decoding.
+	if tcpFlags >= 0 && (tcpFlags&tcpSYN == 0 || tcpFlags&tcpACK != 0) && t.hs.oldest(open) == none {
+		return
+	}
+	switch t.dec.decode(data, ts, &t.ev) {
+	case decodeFailed:
+		t.stats.Undecodable++
+		return
+	case decodeIgnored:
+		return
+	}
+	e := &t.ev
+	switch e.what {
+	case eventTCP:
+		t.tcp(e)
+	case eventARP:
+		t.arp(e)
+	case eventNS:
+		t.neighborSolicitation(e)
+	case eventNA:
+		t.neighborAdvertisement(e)
+	}
+}
+
+// Advance moves the capture clock to now without a packet, so that a live
+// capture on a quiet link still gives its verdicts on time.
+func (t *Tracker) Advance(now time.Time) { t.advance(now.UnixNano()) }
+
+// Close gives the verdict on every open handshake and probe: the input
+// has ended.
+func (t *Tracker) Close() {
+	for i := t.hs.oldest(open); i != none; i = t.hs.oldest(open) {
+		t.judge(i, true)
+	}
+	for i := t.probes.oldest(0); i != none; i = t.probes.oldest(0) {
+		t.probeVerdict(i, true)
+	}
+}
+
+func (t *Tracker) advance(ts int64) {
+	if t.started && ts <= t.now {
+		return
+	}
+	t.now, t.started = ts, true
+	for i := t.hs.oldest(open); i != none && t.now-t.hs.val(i).touched > t.timeout; i = t.hs.oldest(open) {
+		t.judge(i, false)
+	}
+	for i := t.hs.oldest(judged); i != none && t.now-t.hs.val(i).touched > t.linger; i = t.hs.oldest(judged) {
+		t.hs.remove(i)
+	}
+	for i := t.probes.oldest(0); i != none && t.now-t.probes.val(i).touched > t.timeout; i = t.probes.oldest(0) {
+		t.probeVerdict(i, false)
+	}
+}
+
+func (t *Tracker) tcp(e *event) {
+	syn, ack, rst := e.flags&tcpSYN != 0, e.flags&tcpACK != 0, e.flags&tcpRST != 0
+	switch {
+	case rst:
+		t.reset(e, ack)
+	case syn && !ack:
+		t.syn(e)
+	case syn:
+		t.synAck(e)
+	case ack:
+		t.finalACK(e)
+	}
+}
+
+func (t *Tracker) syn(e *event) {
+	t.learnMAC(e.srcMAC, e.hasSrcMAC, e.src)
+	t.learnMAC(e.dstMAC, e.hasDstMAC, e.dst)
+	k := newKey(e.src, e.srcPort, e.dst, e.dstPort, e.seq)
+	i := t.hs.get(k)
+	if i == none {
+		i = t.newHandshake(k)
+		h := t.hs.val(i)
+		h.first = e.ts
+		h.clientMAC, h.hasClientMAC = e.srcMAC, e.hasSrcMAC
+	}
+	h := t.seen(i, e)
+	h.syns++
+	h.lastSYN = max(h.lastSYN, e.ts)
+}
+
+func (t *Tracker) synAck(e *event) {
+	i := t.hs.get(newKey(e.dst, e.dstPort, e.src, e.srcPort, e.ack-1))
+	if i == none {
+		return // the SYN came before the capture began
+	}
+	t.learnMAC(e.srcMAC, e.hasSrcMAC, e.src)
+	t.learnMAC(e.dstMAC, e.hasDstMAC, e.dst)
+	h := t.seen(i, e)
+	h.synAcks++
+	h.serverISN, h.hasSynAck = e.seq, true
+	if e.hasSrcMAC {
+		h.serverMAC, h.hasServerMAC = e.srcMAC, true
+	}
+	if e.hasDstMAC {
+		h.countSynAckTo(e.dstMAC)
+	}
+}
+
+func (h *handshake) countSynAckTo(m mac) {
+	for j := range h.synAckTo {
+		c := &h.synAckTo[j]
+		if c.n == 0 {
+			c.mac = m
+		}
+		if c.mac == m {
+			c.n++
+			return
+		}
+	}
+	h.synAckToOther++
+}
+
+// reset takes a RST for one of the handshakes: from the server, it
+// acknowledges the SYN (ack = ISN+1); from the client after the SYN-ACK,
+// it carries the sequence number the SYN-ACK acknowledged (ISN+1).
+func (t *Tracker) reset(e *event, ack bool) {
+	if ack {
+		k := newKey(e.dst, e.dstPort, e.src, e.srcPort, e.ack-1)
+		if i := t.hs.get(k); i != none && t.hs.listOf(i) == open {
+			h := t.seen(i, e)
+			h.resetBy = resetByServer
+			t.judge(i, false)
+			return
+		}
+	}
+	k := newKey(e.src, e.srcPort, e.dst, e.dstPort, e.seq-1)
+	if i := t.hs.get(k); i != none && t.hs.listOf(i) == open {
+		h := t.seen(i, e)
+		h.resetBy = resetByClient
+		t.judge(i, false)
+	}
+}
+
+// finalACK takes a segment from the client that acknowledges the
+// SYN-ACK: the handshake is complete.
+func (t *Tracker) finalACK(e *event) {
+	i := t.hs.get(newKey(e.src, e.srcPort, e.dst, e.dstPort, e.seq-1))
+	if i == none || t.hs.listOf(i) != open {
+		return
+	}
+	h := t.hs.val(i)
+	if !h.hasSynAck || e.ack != h.serverISN+1 {
+		return
+	}
+	h = t.seen(i, e)
+	h.acked, h.ackAt = true, e.ts
+	t.judge(i, false)
+}
+
+// seen records a packet of handshake i.
+func (t *Tracker) seen(i int32, e *event) *handshake {
+	h := t.hs.val(i)
+	h.last = max(h.last, e.ts)
+	h.touched = t.now
+	t.hs.touch(i, t.hs.listOf(i))
+	return h
+}
+
+// newHandshake makes room if the table is full: judged handshakes go
+// first, as they only guard against retransmissions; then the open
+// handshake that has waited longest, counted as evicted.
+func (t *Tracker) newHandshake(k hsKey) int32 {
+	if t.hs.len() >= t.cfg.MaxHandshakes {
+		if i := t.hs.oldest(judged); i != none {
+			t.hs.remove(i)
+		} else {
+			t.hs.remove(t.hs.oldest(open))
+			t.stats.Evicted++
+		}
+	}
+	return t.hs.insert(k, open)
+}
+
+// judge gives handshake i its verdict. A handshake that worked is
+// forgotten; the others are remembered for a while as judged.
+func (t *Tracker) judge(i int32, atEnd bool) {
+	k, h := t.hs.key(i), t.hs.val(i)
+	if t.cfg.CountOK && h.acked && (!h.hasClientMAC || !h.synAckWentElsewhere()) {
+		t.stats.OK++
+		t.hs.remove(i)
+		return
+	}
+	var idle time.Duration
+	if atEnd {
+		idle = time.Duration(t.now - h.touched)
+	}
+	f := t.handshakeFinding(k, h, atEnd && idle <= time.Duration(t.timeout), idle)
+	t.cfg.Emit(f)
+	if f.Kind == HandshakeOK || atEnd {
+		t.hs.remove(i)
+		return
+	}
+	t.hs.touch(i, judged)
+}
+
+// learnMAC counts the IPs seen behind a MAC, up to routerAddrs.
+func (t *Tracker) learnMAC(m mac, ok bool, ip netip.Addr) {
+	if !ok || !m.isUnicast() || !ip.IsValid() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() {
+		return
+	}
+	s, known := t.macs[m]
+	if !known && len(t.macs) >= maxMACs || s.n == routerAddrs {
+		return
+	}
+	a := ip.As16()
+	for _, b := range s.addrs[:s.n] {
+		if a == b {
+			return
+		}
+	}
+	s.addrs[s.n] = a
+	s.n++
+	t.macs[m] = s
+}
+
+// addrsBehind returns how many IPs (up to routerAddrs) a MAC was seen for.
+func (t *Tracker) addrsBehind(m mac) int { return int(t.macs[m].n) }
