@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/arpdoctor/arpdoctor/capture"
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/arpdoctor/arpdoctor/sysctl"
 	"github.com/spf13/cobra"
@@ -16,8 +17,10 @@ import (
 
 type doctorOptions struct {
 	*globalOptions
-	Timeout time.Duration
-	Root    string
+	Timeout   time.Duration
+	Root      string
+	Trace     time.Duration
+	Interface string
 	// verifyLimit bounds the entries probed, to keep the run short.
 	verifyLimit int
 }
@@ -45,9 +48,14 @@ then the single most likely diagnosis, if there is one.
   verify      every entry in use (REACHABLE, STALE, DELAY, PROBE) probed, as
               'arpdoctor verify' does: stale, dead and contested entries are
               problems; needs CAP_NET_RAW, and is skipped, saying so, without
+  trace       with --trace DURATION: the TCP handshakes on the default
+              route's interface (or -i) for that long, as 'arpdoctor trace'
+              sees them: a SYN-ACK sent to the wrong MAC, unanswered
+              handshakes, dead MACs probed in vain; needs CAP_NET_RAW
 
 Nothing is changed. Exit code 1 when a check found a problem, 0 otherwise.`,
 		Example: `  arpdoctor doctor
+  arpdoctor doctor --trace 30s          # and watch the handshakes while the problem happens
   arpdoctor --netns blue doctor -o json`,
 		Args:        cobra.NoArgs,
 		Annotations: outputs("table", "json"),
@@ -55,12 +63,20 @@ Nothing is changed. Exit code 1 when a check found a problem, 0 otherwise.`,
 			if o.Timeout <= 0 {
 				return flagErrorf("--timeout must be positive")
 			}
+			if o.Trace < 0 {
+				return flagErrorf("--trace must not be negative")
+			}
+			if o.Interface != "" && o.Trace == 0 {
+				return flagErrorf("-i names the interface of --trace: give --trace DURATION too")
+			}
 			return runF(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
 	f.DurationVar(&o.Timeout, "timeout", time.Second, "verify: how long to wait for answers after an IP's last request")
 	f.StringVar(&o.Root, "root", "/", "where /proc/sys and the sysctl config files are")
+	f.DurationVar(&o.Trace, "trace", 0, "also trace TCP handshakes live for this long")
+	f.StringVarP(&o.Interface, "interface", "i", "", "the interface --trace captures on (default: the default route's)")
 	return cmd
 }
 
@@ -126,6 +142,9 @@ func runDoctor(ctx context.Context, o *doctorOptions) error {
 	d.table(entries, tables, sysrep)
 	d.statistics(tables, sysrep)
 	d.verify(ctx, entries)
+	if err := d.trace(ctx); err != nil {
+		return err
+	}
 	d.diagnose(sysrep)
 	for _, ch := range d.rep.Checks {
 		if ch.Verdict == verdictProblem {
@@ -151,8 +170,9 @@ type doctor struct {
 	c      *neigh.Client
 	rep    *doctorReport
 	prefix string // "arpdoctor --netns X " for next commands
-	// results of the probes, for the diagnosis
-	probed []neigh.ProbeResult
+	// results of the probes and the trace, for the diagnosis
+	probed   []neigh.ProbeResult
+	findings []capture.Finding
 }
 
 func (d *doctor) add(ch doctorCheck) {
@@ -193,7 +213,7 @@ func (d *doctor) settings() *sysctl.Report {
 		ch.Summary = "the neighbor-cache settings keep stale entries from living on"
 	} else {
 		ch.Summary = fmt.Sprintf("%d %s the cloud profile: stale entries can live on", bad, plural(bad, "setting breaks", "settings break"))
-		ch.Next = []string{d.prefix + "sysctl fix", d.prefix + "sysctl check"}
+		ch.Next = []string{d.prefix + "sysctl check", d.prefix + "sysctl fix"}
 	}
 	d.add(ch)
 	return rep
@@ -335,18 +355,20 @@ func (d *doctor) verify(ctx context.Context, entries []neigh.Entry) {
 	d.probed = rs
 	counts := map[neigh.Verdict]int{}
 	v := verifyView{netns: d.o.NetNS}
+	remaining := false // problems the kernel did not correct from the answers
 	for i := range rs {
 		r := &rs[i]
 		counts[r.Verdict]++
 		if r.Problem() {
 			ch.Verdict = verdictProblem
 			ch.Evidence = append(ch.Evidence, v.note(r))
+			remaining = remaining || !r.Corrected()
 		}
 	}
 	ch.Summary = fmt.Sprintf("%d %s in use probed in %s: %d ok, %d mismatch, %d no_answer, %d duplicate",
 		len(rs), plural(len(rs), "entry", "entries"), time.Since(start).Round(10*time.Millisecond), counts[neigh.VerdictOK],
 		counts[neigh.VerdictMismatch], counts[neigh.VerdictNoAnswer], counts[neigh.VerdictDuplicate])
-	if ch.Verdict == verdictProblem {
+	if remaining {
 		ch.Next = []string{d.prefix + "verify --fix"}
 	}
 	views := make([]verifyJSON, len(rs))
@@ -355,6 +377,80 @@ func (d *doctor) verify(ctx context.Context, entries []neigh.Entry) {
 	}
 	ch.Data = views
 	d.add(ch)
+}
+
+// trace watches the handshakes for --trace, on -i or the default route's
+// interface. Only an interface named with -i that does not exist is
+// trouble; anything else that keeps the capture from running skips it.
+func (d *doctor) trace(ctx context.Context) error {
+	if d.o.Trace == 0 {
+		return nil
+	}
+	ch := doctorCheck{Name: "trace", Verdict: verdictOK}
+	skip := func(why string, next ...string) error {
+		ch.Verdict, ch.Summary, ch.Next = verdictSkipped, why, next
+		d.add(ch)
+		return nil
+	}
+	ifname := d.o.Interface
+	if ifname == "" {
+		var err error
+		if ifname, err = d.c.DefaultRouteInterface(); err != nil {
+			return skip("no handshakes traced: "+oneLine(err.Error())+"; name the interface with -i", d.prefix+"doctor --trace "+d.o.Trace.String()+" -i IF")
+		}
+	}
+	src, err := capture.OpenLive(capture.LiveConfig{NetNS: d.o.NetNS, Interface: ifname})
+	var ie *neigh.InterfaceError
+	switch {
+	case errors.As(err, &ie) && d.o.Interface != "":
+		return err
+	case errors.Is(err, capture.ErrNoCapNetRaw):
+		return skip("no handshakes traced: "+oneLine(err.Error()), "sudo "+d.prefix+"doctor --trace "+d.o.Trace.String())
+	case err != nil:
+		return skip("no handshakes traced: " + oneLine(err.Error()))
+	}
+	defer src.Close()
+	cfg := capture.RunConfig{Sources: []capture.Source{src}, Duration: d.o.Trace, CountOK: true,
+		Emit: func(f capture.Finding) { d.findings = append(d.findings, f) }}
+	if kv, err := capture.OpenKernelView(d.o.NetNS, ifname); err == nil {
+		defer kv.Close()
+		cfg.Host = kv
+	}
+	sum, err := capture.Run(ctx, cfg)
+	if err != nil {
+		return skip("the trace failed: " + oneLine(err.Error()))
+	}
+	tv := &traceView{netns: d.o.NetNS}
+	seen := map[string]bool{}
+	for i := range d.findings {
+		f := &d.findings[i]
+		if f.Severity != capture.Problem {
+			continue
+		}
+		ch.Verdict = verdictProblem
+		if len(ch.Evidence) < 10 {
+			ch.Evidence = append(ch.Evidence, string(f.Kind)+": "+f.Message)
+		}
+		for _, n := range tv.nextCommands(f) {
+			if !seen[n] {
+				seen[n] = true
+				ch.Next = append(ch.Next, n)
+			}
+		}
+	}
+	ok := sum.Handshakes[capture.HandshakeOK]
+	total := 0
+	for _, n := range sum.Handshakes {
+		total += n
+	}
+	ch.Summary = fmt.Sprintf("%s on %s: %d %s, %d completed; %d %s", d.o.Trace, ifname, total,
+		plural(total, "handshake", "handshakes"), ok, sum.Problems, plural(sum.Problems, "problem", "problems"))
+	ch.Data = struct {
+		Summary  *capture.Summary  `json:"summary"`
+		Findings []capture.Finding `json:"findings"`
+	}{sum, d.findings}
+	d.add(ch)
+	return nil
 }
 
 // diagnose picks the single most likely explanation: what probes proved
@@ -381,7 +477,7 @@ func (d *doctor) diagnose(sysrep *sysctl.Report) {
 			}
 			e := r.Entry
 			sel := fmt.Sprintf("--ip %s -i %s", e.IP, e.Interface)
-			dg := &diagnosis{Certainty: "proven"}
+			dg := &diagnosis{Certainty: "proven", Next: []string{}}
 			switch k {
 			case neigh.VerdictMismatch:
 				cached := e.MAC
@@ -389,7 +485,11 @@ func (d *doctor) diagnose(sysrep *sysctl.Report) {
 					cached = "no MAC"
 				}
 				dg.Summary = fmt.Sprintf("stale neighbor entry for %s: cached %s, owner %s", e.IP, cached, r.Answered[0])
-				dg.Next = []string{d.prefix + "flush " + sel}
+				if r.Corrected() {
+					dg.Summary += "; the probe's answer made the kernel correct it, for now"
+				} else {
+					dg.Next = []string{d.prefix + "flush " + sel}
+				}
 				if prevent != "" {
 					dg.Summary += "; gc_thresh1 keeps the kernel from retiring such entries"
 					dg.Next = append(dg.Next, prevent)
@@ -404,6 +504,21 @@ func (d *doctor) diagnose(sysrep *sysctl.Report) {
 			d.rep.Diagnosis = dg
 			return
 		}
+	}
+	for i := range d.findings {
+		f := &d.findings[i]
+		if f.Kind != capture.SynAckToWrongMAC || f.Severity != capture.Problem || len(f.SynAckTo) == 0 {
+			continue
+		}
+		dg := &diagnosis{Certainty: "proven",
+			Summary: fmt.Sprintf("stale neighbor entry for %s: the SYN came from %s, the SYN-ACKs went to %s",
+				f.Client.Addr(), f.ClientMAC, f.SynAckTo[0].MAC),
+			Next: []string{d.prefix + "flush --ip " + f.Client.Addr().String()}}
+		if prevent != "" {
+			dg.Next = append(dg.Next, prevent)
+		}
+		d.rep.Diagnosis = dg
+		return
 	}
 	for _, ch := range d.rep.Checks {
 		if ch.Name == "statistics" && ch.Verdict == verdictProblem {
@@ -458,8 +573,12 @@ func (v doctorView) render(w io.Writer) error {
 		for _, e := range ch.Evidence {
 			fmt.Fprintf(&b, "  %s\n", e)
 		}
-		for _, n := range ch.Next {
-			fmt.Fprintf(&b, "  next: %s\n", v.p.bold(n))
+		if len(ch.Next) > 0 {
+			next := make([]string, len(ch.Next))
+			for i, n := range ch.Next {
+				next[i] = v.p.bold(n)
+			}
+			fmt.Fprintf(&b, "  next: %s\n", strings.Join(next, ", then "))
 		}
 	}
 	switch dg := v.rep.Diagnosis; {

@@ -1,10 +1,12 @@
 package commands
 
 import (
+	"context"
 	"encoding/json"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/arpdoctor/arpdoctor/neigh/neightest"
@@ -71,19 +73,81 @@ func TestDoctorIncident(t *testing.T) {
 	}
 	dg := rep.Diagnosis
 	if dg == nil || dg.Certainty != "proven" ||
-		!strings.HasPrefix(dg.Summary, "stale neighbor entry for 192.0.2.50: cached 02:00:00:00:50:a1, owner 02:00:00:00:50:b2") ||
-		dg.Next[0] != "arpdoctor --netns "+in.Server.Name+" flush --ip 192.0.2.50 -i eth0" {
-		t.Errorf("diagnosis: %+v", dg)
+		!strings.HasPrefix(dg.Summary, "stale neighbor entry for 192.0.2.50: cached 02:00:00:00:50:a1, owner 02:00:00:00:50:b2") {
+		t.Fatalf("diagnosis: %+v", dg)
 	}
+	// Whether the kernel took the new MAC from the probe's answer depends
+	// on how long ago the entry last changed (its locktime): either the
+	// diagnosis says so, or it names the flush.
+	flush := "arpdoctor --netns " + in.Server.Name + " flush --ip 192.0.2.50 -i eth0"
+	if !strings.Contains(dg.Summary, "the probe's answer made the kernel correct it") && (len(dg.Next) == 0 || dg.Next[0] != flush) {
+		t.Errorf("diagnosis names neither the correction nor %q: %+v", flush, dg)
+	}
+	in.Server.SetNeigh(netip.MustParseAddr(neightest.ClientIP), neightest.OldMAC, neigh.Stale)
 
 	code, out, _ := run(t, false, "--netns", in.Server.Name, "doctor", "--timeout", "500ms")
-	for _, want := range []string{"\nVERIFY      problem  ", "\nDIAGNOSIS (proven): stale neighbor entry for 192.0.2.50: cached 02:00:00:00:50:a1, owner 02:00:00:00:50:b2",
-		"\n  run: arpdoctor --netns " + in.Server.Name + " flush --ip 192.0.2.50 -i eth0\n"} {
+	for _, want := range []string{"\nVERIFY      problem  ", "\nDIAGNOSIS (proven): stale neighbor entry for 192.0.2.50: cached 02:00:00:00:50:a1, owner 02:00:00:00:50:b2"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text report lacks %q:\n%s", want, out)
 		}
 	}
 	if code != ExitProblems {
 		t.Errorf("text: exit %d", code)
+	}
+}
+
+// doctor --trace on the incident's server catches the SYN-ACK sent to the
+// dead instance's MAC while the new client tries to connect.
+func TestDoctorTraceIncident(t *testing.T) {
+	in := neightest.NewIncident(t)
+	done := make(chan struct{})
+	var code int
+	var rep doctorReport
+	go func() {
+		defer close(done)
+		code, rep = doctorJSON(t, "--netns", in.Server.Name, "--trace", "8s", "-i", "eth0")
+	}()
+	// The probes may have let the kernel correct the entry: once they are
+	// done, make it stale again, then connect.
+	time.Sleep(2 * time.Second)
+	in.Server.SetNeigh(netip.MustParseAddr(neightest.ClientIP), neightest.OldMAC, neigh.Stale)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	in.Connect(ctx)
+	cancel()
+	<-done
+	if code != ExitProblems {
+		t.Errorf("exit %d, want %d", code, ExitProblems)
+	}
+	tr := checkNamed(t, rep, "trace")
+	if tr.Verdict != verdictProblem || len(tr.Evidence) == 0 || !strings.HasPrefix(tr.Evidence[0], "synack_to_wrong_mac: ") ||
+		!strings.Contains(tr.Evidence[0], neightest.OldMAC) || !strings.Contains(tr.Evidence[0], neightest.NewMAC) {
+		t.Errorf("trace: %s %q", tr.Verdict, tr.Evidence)
+	}
+	if !strings.HasPrefix(tr.Summary, "8s on eth0: ") {
+		t.Errorf("trace summary %q", tr.Summary)
+	}
+}
+
+// doctor --trace on the new client sees its SYNs go unanswered.
+func TestDoctorTraceClient(t *testing.T) {
+	in := neightest.NewIncident(t)
+	done := make(chan struct{})
+	var rep doctorReport
+	go func() {
+		defer close(done)
+		_, rep = doctorJSON(t, "--netns", in.NewClient.Name, "--trace", "5s", "-i", "eth0")
+	}()
+	time.Sleep(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	in.Connect(ctx)
+	cancel()
+	<-done
+	tr := checkNamed(t, rep, "trace")
+	if tr.Verdict != verdictProblem || len(tr.Evidence) == 0 || !strings.HasPrefix(tr.Evidence[0], "syn_unanswered: ") {
+		t.Errorf("trace: %s %q", tr.Verdict, tr.Evidence)
+	}
+	code, _, errOut := run(t, false, "--netns", in.NewClient.Name, "doctor", "--trace", "1s", "-i", "eth9")
+	if code != ExitTrouble || !strings.Contains(errOut, `interface "eth9" not found`) {
+		t.Errorf("unknown -i: exit %d, stderr %q", code, errOut)
 	}
 }

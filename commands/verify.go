@@ -269,12 +269,12 @@ func (v verifyView) note(r *neigh.ProbeResult) string {
 			cached = "no MAC (" + e.State.String() + ")"
 		}
 		msg := fmt.Sprintf("%s: the cache says %s but %s answers: the entry is stale", e.IP, cached, r.Answered[0])
-		if r.After != nil && r.After.MAC == r.Answered[0] {
-			msg += "; the kernel learned the new MAC from the answer"
+		if r.Corrected() {
+			msg += "; the kernel took the new MAC from the answer"
 		} else if !v.fix {
 			msg += fmt.Sprintf("; fix it: arpdoctor %sverify --fix %s (or arpdoctor %sflush %s)", netns, sel, netns, sel)
 		}
-		return v.p.red(msg + "; prevent it: arpdoctor sysctl check")
+		return v.p.red(msg + fmt.Sprintf("; prevent it: arpdoctor %ssysctl check", netns))
 	case neigh.VerdictNoAnswer:
 		msg := fmt.Sprintf("%s: nobody answers, yet the cache holds it as %s with %s: the entry is dead", e.IP, e.State, e.MAC)
 		if !v.fix {

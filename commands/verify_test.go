@@ -42,7 +42,7 @@ func TestVerifyRender(t *testing.T) {
 		t.Errorf("table (-want +got):\n%s", diff)
 	}
 	wantNotes := `5 entries probed in 1.23s: 1 ok, 1 mismatch, 2 no_answer, 1 duplicate
-192.0.2.50: the cache says 02:00:00:00:50:a1 but 02:00:00:00:50:b2 answers: the entry is stale; the kernel learned the new MAC from the answer; prevent it: arpdoctor sysctl check
+192.0.2.50: the cache says 02:00:00:00:50:a1 but 02:00:00:00:50:b2 answers: the entry is stale; the kernel took the new MAC from the answer; prevent it: arpdoctor --netns lab sysctl check
 192.0.2.77: 2 hosts answer (02:00:00:00:77:01, 02:00:00:00:77:02): two machines claim this IP; find the one that should not have it (arpdoctor --netns lab watch --ip 192.0.2.77 -i eth0 shows flip-flops)
 192.0.2.99: nobody answers, yet the cache holds it as STALE with 02:00:00:00:99:99: the entry is dead; remove it: arpdoctor --netns lab flush --ip 192.0.2.99 -i eth0
 `

@@ -19,6 +19,8 @@ type conn interface {
 	links(f func(msg []byte)) error
 	// addrs dumps RTM_NEWADDR messages.
 	addrs(f func(msg []byte)) error
+	// routes dumps RTM_NEWROUTE messages; body is the struct rtmsg.
+	routes(body []byte, f func(msg []byte)) error
 	// neighbors dumps RTM_NEWNEIGH messages of one family (unix.AF_INET,
 	// AF_INET6) or both (AF_UNSPEC).
 	neighbors(family int, f func(msg []byte)) error
@@ -239,6 +241,10 @@ func (c netlinkConn) links(f func([]byte)) error {
 
 func (c netlinkConn) addrs(f func([]byte)) error {
 	return c.s.dump(unix.RTM_GETADDR, make([]byte, 8), unix.RTM_NEWADDR, f) // struct ifaddrmsg
+}
+
+func (c netlinkConn) routes(body []byte, f func([]byte)) error {
+	return c.s.dump(unix.RTM_GETROUTE, body, unix.RTM_NEWROUTE, f)
 }
 
 func (c netlinkConn) neighbors(family int, f func([]byte)) error {

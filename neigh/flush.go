@@ -71,7 +71,7 @@ func (c *Client) Flush(ctx context.Context, f Filter, o FlushOptions) (FlushResu
 		candidates = candidates[:0]
 		for _, r := range probed {
 			switch {
-			case r.Verdict == VerdictMismatch && r.After != nil && r.After.MAC == r.Answered[0]:
+			case r.Corrected():
 				res.Kept = append(res.Kept, Kept{r.Entry, "mismatch, corrected by the kernel from the answer"})
 			case r.Verdict == VerdictMismatch || r.Verdict == VerdictNoAnswer:
 				candidates = append(candidates, r.Entry)

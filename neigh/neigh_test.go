@@ -60,11 +60,11 @@ func linkMsg(index int32, name string) []byte {
 // fakeConn serves canned dumps; interrupted makes that many neighbor dumps
 // report NLM_F_DUMP_INTR after delivering part of the table.
 type fakeConn struct {
-	linkMsgs, neighMsgs, tableMsgs, addrMsgs [][]byte
-	interrupted                              int
-	families                                 []int // the family of each neighbor dump
-	changes                                  [][]byte
-	changeErr                                error
+	linkMsgs, neighMsgs, tableMsgs, addrMsgs, routeMsgs [][]byte
+	interrupted                                         int
+	families                                            []int // the family of each neighbor dump
+	changes                                             [][]byte
+	changeErr                                           error
 }
 
 func each(msgs [][]byte, fn func([]byte)) {
@@ -76,7 +76,15 @@ func each(msgs [][]byte, fn func([]byte)) {
 func (f *fakeConn) links(fn func([]byte)) error  { each(f.linkMsgs, fn); return nil }
 func (f *fakeConn) tables(fn func([]byte)) error { each(f.tableMsgs, fn); return nil }
 func (f *fakeConn) addrs(fn func([]byte)) error  { each(f.addrMsgs, fn); return nil }
-func (f *fakeConn) close() error                 { return nil }
+func (f *fakeConn) routes(body []byte, fn func([]byte)) error {
+	for _, m := range f.routeMsgs {
+		if m[0] == body[0] {
+			fn(m)
+		}
+	}
+	return nil
+}
+func (f *fakeConn) close() error { return nil }
 func (f *fakeConn) change(typ, flags uint16, msg []byte) error {
 	f.changes = append(f.changes, append(binary.NativeEndian.AppendUint16(binary.NativeEndian.AppendUint16(nil, typ), flags), msg...))
 	return f.changeErr
@@ -391,6 +399,7 @@ func FuzzParseNeigh(f *testing.F) {
 		parseLink(b)
 		parseAddr(b)
 		parseARPReply(b)
+		defaultRouteOIF(b)
 		parseTables([][]byte{b})
 	})
 }

@@ -64,6 +64,12 @@ func (r *ProbeResult) Problem() bool {
 	return false
 }
 
+// Corrected reports whether a stale entry was corrected by the kernel
+// itself, from the answer to the probe: it now holds the MAC that answered.
+func (r *ProbeResult) Corrected() bool {
+	return r.Verdict == VerdictMismatch && r.After != nil && r.After.MAC == r.Answered[0]
+}
+
 // Probing paces: a new IP is started, and due repeats are sent, once per
 // probeTick; at most maxInFlight IPs per interface await answers at once.
 // After the first answer, further answers are awaited for dupWindow only:
@@ -277,7 +283,7 @@ func (c *Client) Fix(results []ProbeResult, includePermanent bool) error {
 		}
 		switch r.Verdict {
 		case VerdictMismatch:
-			if r.After != nil && r.After.MAC == r.Answered[0] {
+			if r.Corrected() {
 				r.Fix = "none needed: the kernel learned " + r.Answered[0] + " from the answer"
 				continue
 			}

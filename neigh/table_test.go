@@ -126,3 +126,38 @@ func TestParseProcStats(t *testing.T) {
 		t.Errorf("reading this machine's counters: %v", err)
 	}
 }
+
+func routeMsg(family, dstLen, table, typ byte, as ...[]byte) []byte {
+	b := make([]byte, unix.SizeofRtMsg)
+	b[0], b[1], b[4], b[7] = family, dstLen, table, typ
+	for _, a := range as {
+		b = append(b, a...)
+	}
+	return b
+}
+
+func TestDefaultRouteInterface(t *testing.T) {
+	nexthop := make([]byte, 8)
+	binary.NativeEndian.PutUint32(nexthop[4:], 3)
+	tests := []struct {
+		name   string
+		routes [][]byte
+		want   string
+	}{
+		{"ipv4 default", [][]byte{
+			routeMsg(unix.AF_INET, 24, unix.RT_TABLE_MAIN, unix.RTN_UNICAST, attr(unix.RTA_OIF, u32b(3))),
+			routeMsg(unix.AF_INET, 0, unix.RT_TABLE_LOCAL, unix.RTN_UNICAST, attr(unix.RTA_OIF, u32b(3))),
+			routeMsg(unix.AF_INET, 0, unix.RT_TABLE_MAIN, unix.RTN_UNICAST, attr(unix.RTA_OIF, u32b(2))),
+		}, "eth1"},
+		{"ipv6 when no ipv4", [][]byte{routeMsg(unix.AF_INET6, 0, unix.RT_TABLE_MAIN, unix.RTN_UNICAST, attr(unix.RTA_OIF, u32b(3)))}, "eth0"},
+		{"multipath", [][]byte{routeMsg(unix.AF_INET, 0, 0, unix.RTN_UNICAST, attr(unix.RTA_TABLE, u32b(unix.RT_TABLE_MAIN)), attr(unix.RTA_MULTIPATH, nexthop))}, "eth0"},
+		{"unreachable default", [][]byte{routeMsg(unix.AF_INET, 0, unix.RT_TABLE_MAIN, unix.RTN_UNREACHABLE)}, ""},
+	}
+	for _, tt := range tests {
+		c := &fakeConn{linkMsgs: [][]byte{linkMsg(2, "eth1"), linkMsg(3, "eth0")}, routeMsgs: tt.routes}
+		got, err := testClient(c).DefaultRouteInterface()
+		if got != tt.want || (tt.want == "" && !errors.Is(err, ErrNoDefaultRoute)) {
+			t.Errorf("%s: %q, %v; want %q", tt.name, got, err, tt.want)
+		}
+	}
+}
