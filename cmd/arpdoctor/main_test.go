@@ -132,6 +132,16 @@ func TestMissingCapabilities(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "192.0.2.61") {
 		t.Errorf("after the refused flush: exit %d, table %q", code, out)
 	}
+
+	// Reading the table needs no privilege at all: nobody, without any
+	// capability, lists this process's own namespace (read, not changed).
+	cmd := exec.Command(bin, "neigh", "-o", "json", "--state", "all")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if err := cmd.Run(); err != nil || !json.Valid(stdout.Bytes()) {
+		t.Errorf("neigh as nobody: %v, stdout %q, stderr %q", err, stdout.String(), stderr.String())
+	}
 }
 
 // Without CAP_NET_RAW doctor still reports the rest, says what it skipped
