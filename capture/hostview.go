@@ -1,9 +1,7 @@
 package capture
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 
 	"github.com/arpdoctor/arpdoctor/neigh"
@@ -41,8 +39,16 @@ func OpenKernelView(netnsSpec, ifname string) (*KernelView, error) {
 		return nil, err
 	}
 	defer ns.Close()
+	c, err := neigh.Open(netnsSpec)
+	if err != nil {
+		return nil, err
+	}
+	ifi, err := c.InterfaceByName(ifname)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
 	var h *netlink.Handle
-	var index int
 	err = ns.Do(func() error {
 		var err error
 		// The handle's socket is made on this thread, so it stays in the
@@ -50,22 +56,13 @@ func OpenKernelView(netnsSpec, ifname string) (*KernelView, error) {
 		if h, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
 			return fmt.Errorf("opening netlink: %w", err)
 		}
-		ifi, err := net.InterfaceByName(ifname)
-		if err != nil {
-			h.Close()
-			return interfaceError(ifname, ns, err)
-		}
-		index = ifi.Index
 		return nil
 	})
 	if err != nil {
+		c.Close()
 		return nil, err
 	}
-	c, err := neigh.Open(netnsSpec)
-	if err != nil {
-		h.Close()
-		return nil, err
-	}
+	index := ifi.Index
 	return &KernelView{neighbors: c, routes: h, ifname: ifname, ifindex: index}, nil
 }
 
@@ -102,15 +99,4 @@ func (k *KernelView) OnLink(ip netip.Addr) (onLink, known bool) {
 		return true, true
 	}
 	return r.Gw == nil && r.LinkIndex == k.ifindex, true
-}
-
-// interfaceError says an interface is missing, as neigh does, or why it
-// could not be looked up.
-func interfaceError(ifname string, ns *neigh.NetNS, err error) error {
-	var oe *net.OpError
-	// The net package keeps its "no such network interface" error private.
-	if errors.As(err, &oe) && oe.Err != nil && oe.Err.Error() == "no such network interface" {
-		return &neigh.InterfaceError{Name: ifname, NetNS: ns.Spec}
-	}
-	return fmt.Errorf("looking up interface %q: %w", ifname, err)
 }

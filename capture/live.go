@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,10 +90,10 @@ func OpenLive(cfg LiveConfig) (*LiveSource, error) {
 	}
 	defer ns.Close()
 	s := &LiveSource{ifname: cfg.Interface, fd: -1, wake: -1}
-	var ifindex int
-	// The socket is made inside the namespace and stays there. Protocol 0:
-	// it receives nothing until it is bound, after the filter and the ring
-	// are in place.
+	// The socket is made inside the namespace and stays there, first of
+	// all, so that a missing privilege is named before anything else.
+	// Protocol 0: it receives nothing until it is bound, after the filter
+	// and the ring are in place.
 	err = ns.Do(func() error {
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
@@ -104,16 +103,12 @@ func OpenLive(cfg LiveConfig) (*LiveSource, error) {
 			return fmt.Errorf("opening a packet socket: %w", err)
 		}
 		s.fd = fd
-		ifi, err := net.InterfaceByName(cfg.Interface)
-		if err != nil {
-			return interfaceError(cfg.Interface, ns, err)
-		}
-		if len(ifi.HardwareAddr) != 6 && ifi.Flags&net.FlagLoopback == 0 {
-			return fmt.Errorf("interface %s is not Ethernet: live capture reads Ethernet frames; capture with tcpdump -w and read the file with -r", cfg.Interface)
-		}
-		ifindex = ifi.Index
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	ifindex, err := ethernetIndex(cfg.NetNS, cfg.Interface)
 	if err == nil {
 		err = s.setUp(raw, ifindex)
 	}
@@ -122,6 +117,24 @@ func OpenLive(cfg LiveConfig) (*LiveSource, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ethernetIndex looks the capture's interface up, over netlink in its
+// namespace, and checks it carries Ethernet frames.
+func ethernetIndex(netns, ifname string) (int, error) {
+	c, err := neigh.Open(netns)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	ifi, err := c.InterfaceByName(ifname)
+	if err != nil {
+		return 0, err
+	}
+	if len(ifi.MAC) != 6 && ifi.Flags&unix.IFF_LOOPBACK == 0 {
+		return 0, fmt.Errorf("interface %s is not Ethernet: live capture reads Ethernet frames; capture with tcpdump -w and read the file with -r", ifname)
+	}
+	return ifi.Index, nil
 }
 
 func (s *LiveSource) setUp(filter []bpf.RawInstruction, ifindex int) error {

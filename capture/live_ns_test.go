@@ -117,6 +117,12 @@ func TestLiveCaptureDropsDataInTheKernel(t *testing.T) {
 	if res.sum.Sources[0].Undecodable != 0 {
 		t.Errorf("%d undecodable packets", res.sum.Sources[0].Undecodable)
 	}
+	// What was written passed the Go filter too: that the kernel dropped
+	// the data segments shows in what left the socket, every packet of
+	// which must pass the filter.
+	if ss := res.sum.Sources[0]; ss.Packets != ss.Matched {
+		t.Errorf("%d packets left the socket, %d passed the filter: the kernel let through what it should have dropped", ss.Packets, ss.Matched)
+	}
 }
 
 // A quiet link: reads time out so that verdicts still come, and Stop

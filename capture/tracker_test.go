@@ -203,7 +203,7 @@ func TestReset(t *testing.T) {
 		{
 			Kind: Reset, Severity: Problem, Source: "server.pcap",
 			Message: "192.0.2.10 refused 192.0.2.50's connection to port 81 with RST: refused, not lost " +
-				"(nothing listens there, or a firewall rejects it) (192.0.2.50:41000 → 192.0.2.10:81: 1 SYN, nothing back)",
+				"(nothing listens there, or a firewall rejects it) (192.0.2.50:41000 → 192.0.2.10:81: 1 SYN, RST from the server)",
 			Time: t0, End: at(50 * us),
 			Client: mustAddrPort(t, "192.0.2.50:41000"), Server: mustAddrPort(t, "192.0.2.10:81"), ClientISN: 1000,
 			ClientMAC: newMAC, SYNs: 1, ResetBy: "server",

@@ -159,7 +159,11 @@ func handshakeCounts(k hsKey, h *handshake) string {
 		fmt.Fprintf(&b, " over %s", fmtDuration(time.Duration(h.lastSYN-h.first)))
 	}
 	if h.synAcks == 0 {
-		b.WriteString(", nothing back")
+		if h.resetBy != notReset {
+			fmt.Fprintf(&b, ", RST from the %s", h.resetBy)
+		} else {
+			b.WriteString(", nothing back")
+		}
 		return b.String()
 	}
 	fmt.Fprintf(&b, ", %s", plural(int(h.synAcks), "SYN-ACK", "SYN-ACKs"))

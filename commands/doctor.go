@@ -213,7 +213,9 @@ func (d *doctor) settings() *sysctl.Report {
 		ch.Summary = "the neighbor-cache settings keep stale entries from living on"
 	} else {
 		ch.Summary = fmt.Sprintf("%d %s the cloud profile: stale entries can live on", bad, plural(bad, "setting breaks", "settings break"))
-		ch.Next = []string{d.prefix + "sysctl check", d.prefix + "sysctl fix"}
+		// The thresholds are the machine's, kept by the host's config
+		// files: the fix runs on the host, whatever namespace was read.
+		ch.Next = []string{d.prefix + "sysctl check", "arpdoctor sysctl fix"}
 	}
 	d.add(ch)
 	return rep
@@ -368,6 +370,14 @@ func (d *doctor) verify(ctx context.Context, entries []neigh.Entry) {
 	ch.Summary = fmt.Sprintf("%d %s in use probed in %s: %d ok, %d mismatch, %d no_answer, %d duplicate",
 		len(rs), plural(len(rs), "entry", "entries"), time.Since(start).Round(10*time.Millisecond), counts[neigh.VerdictOK],
 		counts[neigh.VerdictMismatch], counts[neigh.VerdictNoAnswer], counts[neigh.VerdictDuplicate])
+	if n := counts[neigh.VerdictUnprobed]; n > 0 {
+		ch.Summary += fmt.Sprintf(", %d not probed", n)
+		for i := range rs {
+			if rs[i].Verdict == neigh.VerdictUnprobed && len(ch.Evidence) < 10 {
+				ch.Evidence = append(ch.Evidence, v.note(&rs[i]))
+			}
+		}
+	}
 	if remaining {
 		ch.Next = []string{d.prefix + "verify --fix"}
 	}
@@ -410,6 +420,7 @@ func (d *doctor) trace(ctx context.Context) error {
 		return skip("no handshakes traced: " + oneLine(err.Error()))
 	}
 	defer src.Close()
+	fmt.Fprintf(d.o.io.ErrOut, "tracing handshakes on %s for %s\n", ifname, d.o.Trace)
 	cfg := capture.RunConfig{Sources: []capture.Source{src}, Duration: d.o.Trace, CountOK: true,
 		Emit: func(f capture.Finding) { d.findings = append(d.findings, f) }}
 	if kv, err := capture.OpenKernelView(d.o.NetNS, ifname); err == nil {
@@ -457,82 +468,105 @@ func (d *doctor) trace(ctx context.Context) error {
 // first, by how directly it breaks connections; then what the counters
 // show; then what the settings make possible.
 func (d *doctor) diagnose(sysrep *sysctl.Report) {
-	thresh1Fails := false
+	prevent := ""
 	if sysrep != nil {
 		for _, r := range sysrep.Results {
 			if r.Rule == "stale-entries" && r.Status == sysctl.StatusFail {
-				thresh1Fails = true
+				prevent = "arpdoctor sysctl fix"
 			}
 		}
 	}
-	prevent := ""
-	if thresh1Fails {
-		prevent = d.prefix + "sysctl fix"
-	}
-	for _, k := range []neigh.Verdict{neigh.VerdictMismatch, neigh.VerdictDuplicate, neigh.VerdictNoAnswer} {
-		for i := range d.probed {
-			r := &d.probed[i]
-			if r.Verdict != k || !r.Problem() {
-				continue
+	// Each candidate, in order, returns a diagnosis or nil.
+	for _, find := range []func() *diagnosis{
+		func() *diagnosis { return d.fromProbes(neigh.VerdictMismatch, prevent) },
+		func() *diagnosis { return d.fromTrace(capture.SynAckToWrongMAC, prevent) },
+		func() *diagnosis { return d.fromProbes(neigh.VerdictDuplicate, prevent) },
+		func() *diagnosis { return d.fromTrace(capture.DuplicateIP, prevent) },
+		func() *diagnosis { return d.fromProbes(neigh.VerdictNoAnswer, prevent) },
+		func() *diagnosis {
+			for _, ch := range d.rep.Checks {
+				if ch.Name == "statistics" && ch.Verdict == verdictProblem {
+					return &diagnosis{Certainty: "proven",
+						Summary: "the neighbor table overflows: the kernel refuses new neighbors, and connections to them fail",
+						Next:    []string{"arpdoctor sysctl fix --profile kubernetes"}}
+				}
 			}
-			e := r.Entry
-			sel := fmt.Sprintf("--ip %s -i %s", e.IP, e.Interface)
-			dg := &diagnosis{Certainty: "proven", Next: []string{}}
-			switch k {
-			case neigh.VerdictMismatch:
-				cached := e.MAC
-				if cached == "" {
-					cached = "no MAC"
-				}
-				dg.Summary = fmt.Sprintf("stale neighbor entry for %s: cached %s, owner %s", e.IP, cached, r.Answered[0])
-				if r.Corrected() {
-					dg.Summary += "; the probe's answer made the kernel correct it, for now"
-				} else {
-					dg.Next = []string{d.prefix + "flush " + sel}
-				}
-				if prevent != "" {
-					dg.Summary += "; gc_thresh1 keeps the kernel from retiring such entries"
-					dg.Next = append(dg.Next, prevent)
-				}
-			case neigh.VerdictDuplicate:
-				dg.Summary = fmt.Sprintf("%d hosts claim %s: %s", len(r.Answered), e.IP, strings.Join(r.Answered, ", "))
-				dg.Next = []string{d.prefix + "watch " + sel}
-			case neigh.VerdictNoAnswer:
-				dg.Summary = fmt.Sprintf("dead neighbor entry for %s: the cache holds %s, nobody answers", e.IP, e.MAC)
-				dg.Next = []string{d.prefix + "flush " + sel}
+			return nil
+		},
+		func() *diagnosis {
+			if prevent == "" {
+				return nil
 			}
+			return &diagnosis{Certainty: "exposed",
+				Summary: "no wrong entry found now, but gc_thresh1 keeps the kernel from retiring stale entries: a reused IP will break connections",
+				Next:    []string{prevent}}
+		},
+	} {
+		if dg := find(); dg != nil {
 			d.rep.Diagnosis = dg
 			return
 		}
 	}
-	for i := range d.findings {
-		f := &d.findings[i]
-		if f.Kind != capture.SynAckToWrongMAC || f.Severity != capture.Problem || len(f.SynAckTo) == 0 {
+}
+
+// fromProbes diagnoses the first entry in use whose probe gave verdict k.
+func (d *doctor) fromProbes(k neigh.Verdict, prevent string) *diagnosis {
+	for i := range d.probed {
+		r := &d.probed[i]
+		if r.Verdict != k || !r.Problem() {
 			continue
 		}
-		dg := &diagnosis{Certainty: "proven",
-			Summary: fmt.Sprintf("stale neighbor entry for %s: the SYN came from %s, the SYN-ACKs went to %s",
-				f.Client.Addr(), f.ClientMAC, f.SynAckTo[0].MAC),
-			Next: []string{d.prefix + "flush --ip " + f.Client.Addr().String()}}
-		if prevent != "" {
-			dg.Next = append(dg.Next, prevent)
+		e := r.Entry
+		sel := fmt.Sprintf("--ip %s -i %s", e.IP, e.Interface)
+		dg := &diagnosis{Certainty: "proven", Next: []string{}}
+		switch k {
+		case neigh.VerdictMismatch:
+			dg.Summary = fmt.Sprintf("stale neighbor entry for %s: cached %s, owner %s", e.IP, e.MAC, r.Answered[0])
+			if r.Corrected() {
+				dg.Summary += "; the probe's answer made the kernel correct it, for now"
+			} else {
+				dg.Next = append(dg.Next, d.prefix+"flush "+sel)
+			}
+			if prevent != "" {
+				dg.Summary += "; gc_thresh1 keeps the kernel from retiring such entries"
+				dg.Next = append(dg.Next, prevent)
+			}
+		case neigh.VerdictDuplicate:
+			dg.Summary = fmt.Sprintf("%d hosts claim %s: %s", len(r.Answered), e.IP, strings.Join(r.Answered, ", "))
+			dg.Next = append(dg.Next, d.prefix+"watch "+sel)
+		case neigh.VerdictNoAnswer:
+			dg.Summary = fmt.Sprintf("dead neighbor entry for %s: the cache holds %s, nobody answers", e.IP, e.MAC)
+			dg.Next = append(dg.Next, d.prefix+"flush "+sel)
 		}
-		d.rep.Diagnosis = dg
-		return
+		return dg
 	}
-	for _, ch := range d.rep.Checks {
-		if ch.Name == "statistics" && ch.Verdict == verdictProblem {
-			d.rep.Diagnosis = &diagnosis{Certainty: "proven",
-				Summary: "the neighbor table overflows: the kernel refuses new neighbors, and connections to them fail",
-				Next:    []string{d.prefix + "sysctl fix --profile kubernetes"}}
-			return
+	return nil
+}
+
+// fromTrace diagnoses the first problem finding of kind k.
+func (d *doctor) fromTrace(k capture.Kind, prevent string) *diagnosis {
+	for i := range d.findings {
+		f := &d.findings[i]
+		if f.Kind != k || f.Severity != capture.Problem {
+			continue
+		}
+		switch {
+		case k == capture.SynAckToWrongMAC && len(f.SynAckTo) > 0:
+			dg := &diagnosis{Certainty: "proven",
+				Summary: fmt.Sprintf("stale neighbor entry for %s: the SYN came from %s, the SYN-ACKs went to %s",
+					f.Client.Addr(), f.ClientMAC, f.SynAckTo[0].MAC),
+				Next: []string{d.prefix + "flush --ip " + f.Client.Addr().String()}}
+			if prevent != "" {
+				dg.Next = append(dg.Next, prevent)
+			}
+			return dg
+		case k == capture.DuplicateIP:
+			return &diagnosis{Certainty: "proven",
+				Summary: fmt.Sprintf("%d hosts claim %s: %s", len(f.MACs), f.IP, strings.Join(f.MACs, ", ")),
+				Next:    []string{d.prefix + "watch --ip " + f.IP.String()}}
 		}
 	}
-	if thresh1Fails {
-		d.rep.Diagnosis = &diagnosis{Certainty: "exposed",
-			Summary: "no wrong entry found now, but gc_thresh1 keeps the kernel from retiring stale entries: a reused IP will break connections",
-			Next:    []string{prevent}}
-	}
+	return nil
 }
 
 func worst(a, b string) string {

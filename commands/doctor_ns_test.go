@@ -96,25 +96,39 @@ func TestDoctorIncident(t *testing.T) {
 	}
 }
 
+// traceDoctor runs doctor --trace in the background; connect runs once
+// the capture has begun; the report comes back.
+func traceDoctor(t *testing.T, connect func(), args ...string) (int, doctorReport) {
+	t.Helper()
+	ios, _, _, _ := TestStreams()
+	w := startArpdoctor(t, ios, append(args, "doctor", "-o", "json", "--timeout", "500ms")...)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(w.errOut.String(), "tracing handshakes on ") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the trace never began; stderr %q", w.errOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	connect()
+	var rep doctorReport
+	if err := json.Unmarshal([]byte(w.nextLine(t)), &rep); err != nil {
+		t.Fatal(err)
+	}
+	return w.stop(t), rep
+}
+
 // doctor --trace on the incident's server catches the SYN-ACK sent to the
 // dead instance's MAC while the new client tries to connect.
 func TestDoctorTraceIncident(t *testing.T) {
 	in := neightest.NewIncident(t)
-	done := make(chan struct{})
-	var code int
-	var rep doctorReport
-	go func() {
-		defer close(done)
-		code, rep = doctorJSON(t, "--netns", in.Server.Name, "--trace", "8s", "-i", "eth0")
-	}()
-	// The probes may have let the kernel correct the entry: once they are
-	// done, make it stale again, then connect.
-	time.Sleep(2 * time.Second)
-	in.Server.SetNeigh(netip.MustParseAddr(neightest.ClientIP), neightest.OldMAC, neigh.Stale)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
-	in.Connect(ctx)
-	cancel()
-	<-done
+	code, rep := traceDoctor(t, func() {
+		// The probes may have let the kernel correct the entry: make it
+		// stale again, then connect.
+		in.Server.SetNeigh(netip.MustParseAddr(neightest.ClientIP), neightest.OldMAC, neigh.Stale)
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+		defer cancel()
+		in.Connect(ctx)
+	}, "--netns", in.Server.Name, "--trace", "6s", "-i", "eth0")
 	if code != ExitProblems {
 		t.Errorf("exit %d, want %d", code, ExitProblems)
 	}
@@ -123,7 +137,7 @@ func TestDoctorTraceIncident(t *testing.T) {
 		!strings.Contains(tr.Evidence[0], neightest.OldMAC) || !strings.Contains(tr.Evidence[0], neightest.NewMAC) {
 		t.Errorf("trace: %s %q", tr.Verdict, tr.Evidence)
 	}
-	if !strings.HasPrefix(tr.Summary, "8s on eth0: ") {
+	if !strings.HasPrefix(tr.Summary, "6s on eth0: ") {
 		t.Errorf("trace summary %q", tr.Summary)
 	}
 }
@@ -131,17 +145,11 @@ func TestDoctorTraceIncident(t *testing.T) {
 // doctor --trace on the new client sees its SYNs go unanswered.
 func TestDoctorTraceClient(t *testing.T) {
 	in := neightest.NewIncident(t)
-	done := make(chan struct{})
-	var rep doctorReport
-	go func() {
-		defer close(done)
-		_, rep = doctorJSON(t, "--netns", in.NewClient.Name, "--trace", "5s", "-i", "eth0")
-	}()
-	time.Sleep(time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	in.Connect(ctx)
-	cancel()
-	<-done
+	_, rep := traceDoctor(t, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		in.Connect(ctx)
+	}, "--netns", in.NewClient.Name, "--trace", "5s", "-i", "eth0")
 	tr := checkNamed(t, rep, "trace")
 	if tr.Verdict != verdictProblem || len(tr.Evidence) == 0 || !strings.HasPrefix(tr.Evidence[0], "syn_unanswered: ") {
 		t.Errorf("trace: %s %q", tr.Verdict, tr.Evidence)
@@ -149,5 +157,22 @@ func TestDoctorTraceClient(t *testing.T) {
 	code, _, errOut := run(t, false, "--netns", in.NewClient.Name, "doctor", "--trace", "1s", "-i", "eth9")
 	if code != ExitTrouble || !strings.Contains(errOut, `interface "eth9" not found`) {
 		t.Errorf("unknown -i: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// In another namespace, sysctl fix sets the namespace's live values and
+// writes no file: this machine's config files do not set them at boot.
+func TestSysctlFixInNamespaceWritesNoFile(t *testing.T) {
+	ns := neightest.NewNamespace(t, "fix")
+	code, out, errOut := run(t, false, "--netns", ns.Name, "sysctl", "fix", "--dry-run", "-o", "json")
+	var rep struct {
+		FileSkipped string `json:"file_skipped"`
+		Diff        string `json:"diff"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("exit %d, stderr %q: %v\n%s", code, errOut, err, out)
+	}
+	if !strings.Contains(rep.FileSkipped, "not written: this machine's config files do not set network namespace "+ns.Name) || rep.Diff != "" {
+		t.Errorf("file_skipped %q, diff %q", rep.FileSkipped, rep.Diff)
 	}
 }

@@ -3,6 +3,7 @@ package commands
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -124,16 +125,20 @@ func runFlush(ctx context.Context, o *flushOptions) error {
 		return flushView{res: res, verbose: o.Verbose, p: palette{on: o.color}}.render(o.io.Out)
 	}
 	// Repeat until told to stop; a pass that fails is logged and the next
-	// one tried, as cron would.
+	// one tried, as cron would, unless the failure cannot mend itself.
 	tick := time.NewTicker(o.Every)
 	defer tick.Stop()
 	log := bufio.NewWriter(o.io.ErrOut)
 	for {
 		res, err := c.Flush(ctx, o.filter, fo)
 		now := time.Now().Format(time.RFC3339)
+		var pe *neigh.PrivilegeError
+		var ie *neigh.InterfaceError
 		switch {
 		case ctx.Err() != nil:
 			return nil
+		case errors.As(err, &pe), errors.As(err, &ie):
+			return err // no later pass will do better
 		case err != nil:
 			fmt.Fprintf(log, "%s flush: %s\n", now, oneLine(err.Error()))
 		case o.Output == "json":

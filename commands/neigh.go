@@ -1,10 +1,12 @@
 package commands
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -202,11 +204,7 @@ func sortStates(ss []neigh.State) {
 		}
 		return int(s)
 	}
-	for i := 1; i < len(ss); i++ {
-		for j := i; j > 0 && key(ss[j]) < key(ss[j-1]); j-- {
-			ss[j], ss[j-1] = ss[j-1], ss[j]
-		}
-	}
+	slices.SortFunc(ss, func(a, b neigh.State) int { return cmp.Compare(key(a), key(b)) })
 }
 
 func plural(n int, one, many string) string {

@@ -495,6 +495,9 @@ type sysctlFixOptions struct {
 
 	rules    []sysctl.Rule
 	openLive openLiveFunc
+	// rootGiven says --root was given: with --netns, only then is a file
+	// written.
+	rootGiven bool
 }
 
 // newSysctlFixCmd builds the fix command; runF replaces the run function
@@ -520,6 +523,10 @@ live are then set in /proc/sys (under --root, inside --netns), as the
 config files will set them at boot. Keys that exist only in the initial
 network namespace (gc_thresh1..3) cannot be set from another one.
 
+With --netns and no --root, no file is written: this machine's config files
+do not set another namespace's values at boot (its container runtime or
+its own image does), so only the live values are set.
+
 --dry-run shows the change to the file and the values it would set, and
 changes nothing.
 
@@ -531,6 +538,7 @@ Exit status: 1 when something is left unfixed, 2 when fix could not run
 		Args:        cobra.NoArgs,
 		Annotations: outputs("table", "json"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.rootGiven = cmd.Flags().Changed("root")
 			if err := o.validate(); err != nil {
 				return err
 			}
@@ -572,6 +580,8 @@ type fixReport struct {
 	Diff   string `json:"diff"`
 	// LiveChecked is false with --no-apply: live values were not read.
 	LiveChecked bool `json:"live_checked"`
+	// FileSkipped says why the file was not written, when it was not.
+	FileSkipped string `json:"file_skipped,omitempty"`
 }
 
 func runSysctlFix(_ context.Context, o *sysctlFixOptions) error {
@@ -600,10 +610,17 @@ func runSysctlFix(_ context.Context, o *sysctlFixOptions) error {
 		return err
 	}
 	rep := fixReport{FixPlan: plan, DryRun: o.DryRun, Diff: plan.Diff(), LiveChecked: !o.NoApply, OK: len(plan.Unfixed) == 0}
+	writeFile := o.NetNS == "" || o.rootGiven
+	if !writeFile {
+		rep.Diff = ""
+		rep.FileSkipped = fmt.Sprintf("%s not written: this machine's config files do not set network namespace %s's values at boot (give --root to write one)", plan.Path, o.NetNS)
+	}
 	var applyErr error
 	if !o.DryRun {
-		if err := sysctl.WriteFixFile(o.Root, plan); err != nil {
-			return err
+		if writeFile {
+			if err := sysctl.WriteFixFile(o.Root, plan); err != nil {
+				return err
+			}
 		}
 		if !o.NoApply {
 			applyErr = sysctl.ApplyLive(o.Root, src.Do, plan.Live)
@@ -642,6 +659,8 @@ func renderFix(w io.Writer, rep fixReport, p palette) error {
 		}
 	}
 	switch {
+	case rep.FileSkipped != "":
+		b.WriteString(rep.FileSkipped + "\n")
 	case !rep.FileChanged() && rep.Exists:
 		fmt.Fprintf(&b, "%s is up to date\n", rep.Path)
 	case !rep.FileChanged():

@@ -145,7 +145,7 @@ func TestTraceText(t *testing.T) {
 		clock(11*time.Second+100*time.Microsecond) + " info mac_changed: 192.0.2.50 moved from 02:00:00:00:50:a1 to 02:00:00:00:50:b2 (ARP): " +
 		"hosts that still cache 02:00:00:00:50:a1 send to a MAC that no longer owns it\n" +
 		clock(13*time.Second) + " problem reset: 192.0.2.10 refused 192.0.2.20's connection to port 81 with RST: refused, not lost " +
-		"(nothing listens there, or a firewall rejects it) (192.0.2.20:50001 → 192.0.2.10:81: 1 SYN, nothing back)\n" +
+		"(nothing listens there, or a firewall rejects it) (192.0.2.20:50001 → 192.0.2.10:81: 1 SYN, RST from the server)\n" +
 		"summary: 3 handshakes: 1 synack_to_wrong_mac, 1 reset, 1 handshake_ok; 3 problems\n" +
 		"neighbors: 1 unanswered_arp_probe, 1 mac_changed\n" +
 		"top peers with problems: 192.0.2.50 (1 synack_to_wrong_mac, 1 unanswered_arp_probe), 192.0.2.10 (1 reset)\n" +

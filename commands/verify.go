@@ -43,7 +43,9 @@ Verdicts:
   duplicate  more than one MAC answered: two hosts claim the IP
 
 Entries without a MAC (INCOMPLETE, FAILED) are probed too, to say who
-answers. The kernel learns from the answers as well and may correct a stale
+answers: one owner is ok, as the kernel learns the MAC when it asks next.
+Entries on interfaces that cannot be probed (not Ethernet) are reported as
+unprobed. The kernel learns from the answers as well and may correct a stale
 entry on its own: the report shows each entry as it was before probing, and
 -o wide or json as it is after.
 
@@ -87,6 +89,9 @@ func (o *verifyOptions) validate() (err error) {
 		o.filter.States = neigh.AllStates &^ neigh.StateSet(neigh.NoARP) &^ neigh.NoneStates
 	}
 	o.filter.States &^= neigh.StateSet(neigh.NoARP)
+	if o.filter.States == 0 {
+		return flagErrorf("--state: NOARP entries are not resolved by asking the network: there is nothing to verify")
+	}
 	if o.Timeout <= 0 {
 		return flagErrorf("--timeout must be positive")
 	}
@@ -159,12 +164,13 @@ type verifyJSON struct {
 	StateAfter   string   `json:"state_after"`
 	MACAfter     string   `json:"mac_after"`
 	Fix          string   `json:"fix,omitempty"`
+	Unprobed     string   `json:"unprobed,omitempty"`
 }
 
 func newVerifyJSON(r *neigh.ProbeResult) verifyJSON {
 	v := verifyJSON{IP: r.Entry.IP.String(), Interface: r.Entry.Interface, StateBefore: r.Entry.State.String(),
 		CachedMAC: r.Entry.MAC, AnsweredMACs: r.Answered, Verdict: string(r.Verdict), Problem: r.Problem(),
-		StateAfter: "gone", Fix: r.Fix}
+		StateAfter: "gone", Fix: r.Fix, Unprobed: r.Unprobed}
 	if v.AnsweredMACs == nil {
 		v.AnsweredMACs = []string{}
 	}
@@ -221,7 +227,7 @@ func (v verifyView) render(w, notes io.Writer) error {
 		}
 	}
 	var parts []string
-	for _, k := range []neigh.Verdict{neigh.VerdictOK, neigh.VerdictMismatch, neigh.VerdictNoAnswer, neigh.VerdictDuplicate} {
+	for _, k := range []neigh.Verdict{neigh.VerdictOK, neigh.VerdictMismatch, neigh.VerdictNoAnswer, neigh.VerdictDuplicate, neigh.VerdictUnprobed} {
 		if counts[k] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
 		}
@@ -251,8 +257,12 @@ func (v verifyView) verdict(r *neigh.ProbeResult) string {
 	return s
 }
 
-// note explains a problem and names the next command.
+// note explains a problem, or why an entry was not probed, and names the
+// next command.
 func (v verifyView) note(r *neigh.ProbeResult) string {
+	if r.Verdict == neigh.VerdictUnprobed {
+		return fmt.Sprintf("%s: not probed: %s", r.Entry.IP, r.Unprobed)
+	}
 	if !r.Problem() {
 		return ""
 	}
@@ -274,7 +284,11 @@ func (v verifyView) note(r *neigh.ProbeResult) string {
 		} else if !v.fix {
 			msg += fmt.Sprintf("; fix it: arpdoctor %sverify --fix %s (or arpdoctor %sflush %s)", netns, sel, netns, sel)
 		}
-		return v.p.red(msg + fmt.Sprintf("; prevent it: arpdoctor %ssysctl check", netns))
+		if e.State != neigh.Permanent {
+			// Settings cannot keep a hand-set entry from going stale.
+			msg += fmt.Sprintf("; prevent it: arpdoctor %ssysctl check", netns)
+		}
+		return v.p.red(msg)
 	case neigh.VerdictNoAnswer:
 		msg := fmt.Sprintf("%s: nobody answers, yet the cache holds it as %s with %s: the entry is dead", e.IP, e.State, e.MAC)
 		if !v.fix {

@@ -11,6 +11,7 @@ import (
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/arpdoctor/arpdoctor/neigh/neightest"
 	"github.com/google/go-cmp/cmp"
+	"github.com/vishvananda/netlink"
 )
 
 // The incident, verified from the server: the entry for the reused IP is
@@ -131,5 +132,48 @@ func TestVerifyFlags(t *testing.T) {
 		if code != ExitTrouble || !strings.Contains(errOut, tt.wantErr) {
 			t.Errorf("%v: exit %d, stderr %q", tt.args, code, errOut)
 		}
+	}
+}
+
+// A dead PERMANENT entry goes with --fix --include-permanent; an entry on
+// an interface that cannot be probed is reported unprobed, and the others
+// are probed all the same.
+func TestVerifyPermanentAndUnprobed(t *testing.T) {
+	lab := neightest.NewLab(t)
+	h := lab.AddHost(neightest.HostConfig{Name: "h", Addrs: []string{"192.0.2.1/24"}})
+	h.SetNeigh(netip.MustParseAddr("192.0.2.98"), "02:00:00:00:00:98", neigh.Permanent)
+	// A tun device is made by an ioctl on /dev/net/tun, in the namespace
+	// of the thread that opens it, whatever netlink handle asks: inside.
+	err := h.Do(func() error {
+		return netlink.LinkAdd(&netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: "tun0"}, Mode: netlink.TUNTAP_MODE_TUN})
+	})
+	if err != nil {
+		neightest.Skip(t, "no tun device: %v", err)
+	}
+	if err := neightest.SetNeigh(h.Namespace, "tun0", netip.MustParseAddr("203.0.113.5"), "", neigh.Stale, 0); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, false, "--netns", h.Name, "verify", "--fix", "--include-permanent", "-o", "json", "--timeout", "300ms")
+	if code != 0 {
+		t.Errorf("exit %d; stderr %s", code, errOut)
+	}
+	var got []verifyJSON
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := []verifyJSON{
+		{IP: "192.0.2.98", Interface: "eth0", StateBefore: "PERMANENT", CachedMAC: "02:00:00:00:00:98", AnsweredMACs: []string{},
+			Verdict: "no_answer", StateAfter: "gone", Fix: "deleted"},
+		// On a point-to-point device the kernel keys its one neighbor
+		// entry by 0.0.0.0, whatever IP it is given.
+		{IP: "0.0.0.0", Interface: "tun0", StateBefore: "STALE", AnsweredMACs: []string{}, Verdict: "unprobed",
+			StateAfter: "STALE", Unprobed: "probing on tun0: tun0 has no Ethernet address"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	code, _, errOut = run(t, false, "--netns", h.Name, "verify", "--state", "noarp")
+	if code != ExitTrouble || !strings.Contains(errOut, "NOARP entries are not resolved by asking the network") {
+		t.Errorf("--state noarp: exit %d, stderr %q", code, errOut)
 	}
 }

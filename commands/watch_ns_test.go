@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -220,6 +221,10 @@ func TestWatchIncident(t *testing.T) {
 		t.Errorf("the new client never connected: %v", err)
 	}
 	t.Logf("events: %v", seen)
+	// The kernel probed the dead MAC in vain: a failure, not a state change.
+	if !slices.Contains(seen, "failed FAILED") {
+		t.Errorf("no failed event among %v", seen)
+	}
 	if code := w.stop(t); code != ExitProblems {
 		t.Errorf("exit code %d, want %d", code, ExitProblems)
 	}

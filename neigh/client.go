@@ -3,6 +3,7 @@ package neigh
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -262,3 +263,28 @@ func (c netlinkConn) change(typ, flags uint16, msg []byte) error {
 }
 
 func (c netlinkConn) close() error { return c.s.close() }
+
+// Interface is a network interface as the kernel reports it.
+type Interface struct {
+	Index int
+	Name  string
+	MAC   net.HardwareAddr
+	// Flags are the IFF_* flags (unix.IFF_LOOPBACK, unix.IFF_NOARP, ...).
+	Flags uint32
+}
+
+// InterfaceByName looks an interface up in the client's namespace, over
+// netlink. (The package net looks names up in a process-wide cache, which
+// lookups inside other namespaces would fill with their names.)
+func (c *Client) InterfaceByName(name string) (Interface, error) {
+	links, err := c.links()
+	if err != nil {
+		return Interface{}, err
+	}
+	for _, l := range links {
+		if l.name == name {
+			return Interface{Index: l.index, Name: l.name, MAC: l.mac, Flags: l.flags}, nil
+		}
+	}
+	return Interface{}, &InterfaceError{Name: name, NetNS: c.ns.Spec}
+}

@@ -42,17 +42,6 @@ const (
 	Inet6 Family = "inet6" // IPv6, NDP
 )
 
-// ParseFamily accepts "inet", "inet6", "4", "6", "ipv4" and "ipv6".
-func ParseFamily(s string) (Family, error) {
-	switch strings.ToLower(s) {
-	case "inet", "4", "ipv4":
-		return Inet, nil
-	case "inet6", "6", "ipv6":
-		return Inet6, nil
-	}
-	return "", fmt.Errorf("unknown address family %q (want inet or inet6)", s)
-}
-
 // State is a NUD (neighbor unreachability detection) state bit set, as in
 // ndm_state. Almost always exactly one bit is set; 0 is NONE.
 type State uint16

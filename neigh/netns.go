@@ -61,7 +61,7 @@ func netnsError(spec, path, step string, err error) error {
 		return fmt.Errorf("network namespace %q not found: no %s (`ip netns list` shows the names)", spec, path)
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("network namespace %s not found", path)
-	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+	case errors.Is(err, unix.EPERM):
 		return &PrivilegeError{Op: step + " network namespace " + path, Cap: "CAP_SYS_ADMIN", Hint: hintRoot}
 	}
 	return fmt.Errorf("%s network namespace %s: %w", step, path, err)

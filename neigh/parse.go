@@ -113,6 +113,7 @@ type link struct {
 	index int
 	name  string
 	mac   net.HardwareAddr
+	flags uint32 // IFF_*
 }
 
 // parseLink reads an RTM_NEWLINK payload's index, name and address.
@@ -121,6 +122,7 @@ func parseLink(m []byte) (l link, ok bool) {
 		return link{}, false
 	}
 	l.index = int(int32(binary.NativeEndian.Uint32(m[4:])))
+	l.flags = binary.NativeEndian.Uint32(m[8:])
 	attrs(m[unix.SizeofIfInfomsg:], func(typ uint16, v []byte) {
 		switch typ {
 		case iflaIfname:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
@@ -23,6 +24,8 @@ const (
 	VerdictNoAnswer Verdict = "no_answer"
 	// VerdictDuplicate: more than one MAC answered for the IP.
 	VerdictDuplicate Verdict = "duplicate"
+	// VerdictUnprobed: the entry could not be probed; Unprobed says why.
+	VerdictUnprobed Verdict = "unprobed"
 )
 
 // ProbeOptions pace the probes.
@@ -48,6 +51,8 @@ type ProbeResult struct {
 	// have corrected a stale entry.
 	After   *Entry
 	Verdict Verdict
+	// Unprobed says why the entry was not probed (VerdictUnprobed).
+	Unprobed string
 	// Fix says what Fix did to the entry, "" when it did nothing.
 	Fix string
 }
@@ -129,33 +134,60 @@ func (c *Client) Probe(ctx context.Context, entries []Entry, o ProbeOptions) ([]
 	if err != nil {
 		return nil, err
 	}
+	// Open every prober before sending anything: a missing privilege
+	// fails the whole run at once, while an interface that cannot be
+	// probed (gone, not Ethernet, no IPv6) leaves its entries unprobed and
+	// the others are probed all the same.
+	type job struct {
+		p    prober
+		name string
+		idx  []int
+	}
+	var jobs []job
+	closeAll := func() {
+		for _, j := range jobs {
+			j.p.close()
+		}
+	}
+	for g, idx := range groups {
+		link, ok := links[g.ifindex]
+		var p prober
+		err := errors.New("the interface is gone")
+		if ok {
+			err = c.ns.Do(func() (err error) {
+				if g.family == Inet6 {
+					p, err = openNDP(link)
+				} else {
+					p, err = openARP(link, addrs[g.ifindex])
+				}
+				return err
+			})
+		}
+		if err != nil {
+			err = probeError(link.name, err)
+			var pe *PrivilegeError
+			if errors.As(err, &pe) {
+				closeAll()
+				return nil, err
+			}
+			for _, i := range idx {
+				results[i].Verdict, results[i].Unprobed = VerdictUnprobed, oneLine(err)
+			}
+			continue
+		}
+		jobs = append(jobs, job{p, link.name, idx})
+	}
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
 	)
-	for g, idx := range groups {
-		link, ok := links[g.ifindex]
-		if !ok {
-			continue // the interface went away: nothing to ask
-		}
-		var p prober
-		err := c.ns.Do(func() (err error) {
-			if g.family == Inet6 {
-				p, err = openNDP(link)
-			} else {
-				p, err = openARP(link, addrs[g.ifindex])
-			}
-			return err
-		})
-		if err != nil {
-			return nil, probeError(link.name, err)
-		}
+	for _, j := range jobs {
 		wg.Go(func() {
-			defer p.close()
-			if err := runProbes(ctx, p, entries, idx, results, o); err != nil {
+			defer j.p.close()
+			if err := runProbes(ctx, j.p, entries, j.idx, results, o); err != nil {
 				mu.Lock()
-				errs = append(errs, fmt.Errorf("probing on %s: %w", link.name, err))
+				errs = append(errs, fmt.Errorf("probing on %s: %w", j.name, err))
 				mu.Unlock()
 			}
 		})
@@ -165,10 +197,14 @@ func (c *Client) Probe(ctx context.Context, entries []Entry, o ProbeOptions) ([]
 		return nil, err
 	}
 	for i := range results {
-		results[i].Verdict = verdict(results[i].Entry.MAC, results[i].Answered)
+		if results[i].Verdict != VerdictUnprobed {
+			results[i].Verdict = verdict(results[i].Entry.MAC, results[i].Answered)
+		}
 	}
 	return results, c.fillAfter(results)
 }
+
+func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
 
 // runProbes sends the requests for the entries idx on one prober and
 // collects the answers into results.
@@ -234,13 +270,16 @@ func runProbes(ctx context.Context, p prober, entries []Entry, idx []int, result
 	return nil
 }
 
+// verdict compares the answers with the cached MAC. An entry without a
+// MAC (INCOMPLETE, FAILED) that one host answers for is ok: the kernel
+// has nothing wrong cached, and learns the MAC when it asks next.
 func verdict(cached string, answered []string) Verdict {
 	switch {
 	case len(answered) == 0:
 		return VerdictNoAnswer
 	case len(answered) > 1:
 		return VerdictDuplicate
-	case answered[0] == cached:
+	case answered[0] == cached || cached == "":
 		return VerdictOK
 	}
 	return VerdictMismatch
@@ -254,6 +293,7 @@ func (c *Client) fillAfter(results []ProbeResult) error {
 	}
 	for i := range results {
 		e := &results[i].Entry
+		results[i].After = nil
 		for j := range now {
 			if now[j].IfIndex == e.IfIndex && now[j].IP == e.IP {
 				results[i].After = &now[j]
@@ -269,12 +309,17 @@ func (c *Client) fillAfter(results []ProbeResult) error {
 // counts as usable (no_answer, not FAILED or INCOMPLETE) is deleted. A
 // duplicate is left alone: which owner is right is for a person to say.
 // PERMANENT entries are changed only with includePermanent. Each result's
-// Fix says what was done. Fixing needs CAP_NET_ADMIN.
+// Fix says what was done, and After what the entry is now. Fixing needs
+// CAP_NET_ADMIN.
 func (c *Client) Fix(results []ProbeResult, includePermanent bool) error {
 	for i := range results {
 		r := &results[i]
 		e := r.Entry
-		if !r.Problem() {
+		// A dead PERMANENT entry was set by someone on purpose and does not
+		// count as a problem (its verdict says what it is); with
+		// includePermanent it goes all the same.
+		deadPermanent := r.Verdict == VerdictNoAnswer && e.State == Permanent
+		if !r.Problem() && !(deadPermanent && includePermanent) {
 			continue
 		}
 		if e.State == Permanent && !includePermanent {
@@ -308,5 +353,5 @@ func (c *Client) Fix(results []ProbeResult, includePermanent bool) error {
 			r.Fix = "kept: " + fmt.Sprint(len(r.Answered)) + " MACs answer; find out which host should own the IP"
 		}
 	}
-	return nil
+	return c.fillAfter(results)
 }

@@ -94,7 +94,8 @@ func TestProbeVerdicts(t *testing.T) {
 // with the default pacing (1s timeout, 2 retries). The live half is one
 // host holding 126 addresses; the cache is PERMANENT entries, which the
 // kernel does not update from the answers, so every round probes the same
-// table (and they do not count against the machine-wide gc_thresh).
+// table. 253 entries are past gc_thresh1: as bigTable says, a benchmark
+// for a test machine.
 func BenchmarkProbe24(b *testing.B) {
 	lab := neightest.NewLab(b)
 	srv := lab.AddHost(neightest.HostConfig{Name: "srv", MAC: "02:00:00:00:00:fe", Addrs: []string{"192.0.2.254/24"}})

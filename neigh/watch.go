@@ -279,7 +279,11 @@ func (w *watcher) update(events []Event, e Entry, deleted bool, now time.Time) [
 		ev.Kind = EventNew
 	case old.State != e.State:
 		ev.Kind = EventState
-		if e.State == Failed || e.State == Incomplete {
+		// Deleting an entry that holds a MAC (ip neigh del, a flush), the
+		// kernel first marks it FAILED, without having probed it, then
+		// removes it: that is no neighbor failing to answer.
+		adminFailed := e.State == Failed && e.Probes == 0 && old.State.HasMAC()
+		if (e.State == Failed || e.State == Incomplete) && !adminFailed {
 			ev.Kind = EventFailed
 		}
 	}

@@ -38,6 +38,13 @@ func ent(ip, mac string, s State) Entry {
 	return Entry{IP: netip.MustParseAddr(ip), MAC: mac, State: s, IfIndex: 3, Interface: "eth0", Family: Inet}
 }
 
+// probed marks an entry as the kernel reports one whose probes went
+// unanswered.
+func probed(e Entry) Entry {
+	e.Probes = 3
+	return e
+}
+
 func TestWatcherEvents(t *testing.T) {
 	w := testWatcher(Filter{}, &fakeConn{})
 	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
@@ -54,7 +61,7 @@ func TestWatcherEvents(t *testing.T) {
 		{e: ent("192.0.2.50", b, Reachable)},                          // another MAC: mac_changed
 		{e: ent("192.0.2.50", a, Reachable), after: 30 * time.Second}, // back within the window: flip_flop
 		{e: ent("192.0.2.50", b, Reachable), after: 2 * time.Minute},  // back again, too late: mac_changed
-		{e: ent("192.0.2.50", "", Failed)},                            // failed
+		{e: probed(ent("192.0.2.50", "", Failed))},                    // failed, after probing
 		{e: ent("192.0.2.50", "", Failed), deleted: true},
 		{e: ent("192.0.2.50", a, Stale), after: 2 * time.Minute}, // back after deletion, outside the window: mac_changed
 		{e: ent("192.0.2.51", "", None), deleted: true},          // unknown entry deleted: nothing
@@ -81,13 +88,28 @@ func TestWatcherEvents(t *testing.T) {
 	}
 }
 
+// Deleting an entry, the kernel marks it FAILED without probing it first:
+// a state change, not a neighbor that failed to answer.
+func TestWatcherAdminDelete(t *testing.T) {
+	w := testWatcher(Filter{}, &fakeConn{})
+	now := time.Now()
+	var got []Event
+	got = w.update(got, ent("192.0.2.61", "02:00:00:00:00:61", Stale), false, now)
+	got = w.update(got, ent("192.0.2.61", "", Failed), false, now)
+	got = w.update(got, ent("192.0.2.61", "", Failed), true, now)
+	want := []string{"new 192.0.2.61 02:00:00:00:00:61 STALE", "state 192.0.2.61  FAILED(STALE)", "deleted 192.0.2.61  FAILED(FAILED)"}
+	if diff := cmp.Diff(want, describe(got)); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}
+
 func TestWatcherFilter(t *testing.T) {
 	failed, _ := ParseStates("failed")
 	w := testWatcher(Filter{States: failed}, &fakeConn{})
 	now := time.Now()
 	var got []Event
 	got = w.update(got, ent("192.0.2.60", "02:00:00:00:00:60", Reachable), false, now) // not shown
-	got = w.update(got, ent("192.0.2.60", "", Failed), false, now)                     // becomes FAILED: shown
+	got = w.update(got, probed(ent("192.0.2.60", "", Failed)), false, now)             // becomes FAILED: shown
 	got = w.update(got, ent("192.0.2.60", "02:00:00:00:00:60", Stale), false, now)     // leaves FAILED: shown
 	got = w.update(got, ent("192.0.2.60", "02:00:00:00:00:60", Reachable), false, now) // not shown
 	want := []string{

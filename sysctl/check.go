@@ -322,6 +322,14 @@ func checkTableUsage(f ipFamily) func(*evaluation, *Rule) []Result {
 			return []Result{res}
 		}
 		res.Value = strconv.Itoa(t.Entries)
+		// The kernel counts every namespace's entries but PERMANENT ones
+		// against gc_thresh3; it reports only the total with PERMANENT
+		// ones. Near the limit, that total is worth a warning all the same.
+		if limit > 0 && int64(t.MachineEntries)*10 >= limit*9 {
+			res.Status = r.Severity
+			res.Message = fmt.Sprintf("the machine's table holds %d entries in all namespaces (PERMANENT ones included, which do not count), against gc_thresh3 %d: at gc_thresh3 the kernel refuses new neighbors (\"neighbour table overflow\"); raise gc_thresh2 and gc_thresh3 (--profile kubernetes)", t.MachineEntries, limit)
+			return []Result{res}
+		}
 		if int64(t.Entries)*2 <= limit {
 			res.Status = StatusOK
 			res.Message = fmt.Sprintf("%d %s (not PERMANENT), at most half of gc_thresh3 %d", t.Entries, plural(t.Entries, "entry", "entries"), limit)

@@ -474,3 +474,30 @@ func TestStrict(t *testing.T) {
 		t.Error("warnings pass a strict check")
 	}
 }
+
+// A host of many namespaces fills the machine's table while the one read
+// looks empty: near gc_thresh3, the machine-wide count warns.
+func TestTableUsageMachineWide(t *testing.T) {
+	k := quietKernel()
+	k.tables[0].Entries = 950
+	s, err := ReadLive(LiveSource{Root: "testdata/container", Kernel: k}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, _ := Profile("cloud")
+	var got []Result
+	for _, r := range Check(s, rules, CheckOptions{}).Results {
+		if r.Rule == "table-usage" {
+			got = append(got, r)
+		}
+	}
+	want := []Result{
+		{Key: "arp_cache.entries", Value: "1", Source: SourceNetlink, Status: StatusWarn, Rule: "table-usage",
+			Message: `the machine's table holds 950 entries in all namespaces (PERMANENT ones included, which do not count), against gc_thresh3 1024: at gc_thresh3 the kernel refuses new neighbors ("neighbour table overflow"); raise gc_thresh2 and gc_thresh3 (--profile kubernetes)`},
+		{Key: "ndisc_cache.entries", Value: "1", Source: SourceNetlink, Status: StatusOK, Rule: "table-usage",
+			Message: "1 entry (not PERMANENT), at most half of gc_thresh3 1024"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

@@ -172,6 +172,10 @@ type TableUse struct {
 	// PERMANENT: the ones the garbage collector counts against the
 	// thresholds. -1 when they could not be listed.
 	Entries int `json:"entries"`
+	// MachineEntries counts the entries of every namespace, PERMANENT ones
+	// included: the table and gc_thresh3 are the machine's, and a host of
+	// many small namespaces fills it while each looks empty.
+	MachineEntries uint32 `json:"machine_entries"`
 	// TableFulls and ForcedGCRuns count, machine-wide since boot, the
 	// times the table refused a new entry and the times the kernel had to
 	// force a collection.
@@ -397,7 +401,7 @@ func (s *Snapshot) askKernel(k Kernel, missingDefaults []ipFamily) {
 				}
 			}
 		}
-		use := TableUse{Family: t.Family, Name: t.Name, Entries: -1,
+		use := TableUse{Family: t.Family, Name: t.Name, Entries: -1, MachineEntries: t.Entries,
 			TableFulls: t.Stats.TableFulls, ForcedGCRuns: t.Stats.ForcedGCRuns}
 		if counts != nil {
 			use.Entries = counts[t.Family]

@@ -110,6 +110,8 @@ func TestMissingCapabilities(t *testing.T) {
 	}{
 		{[]string{"verify"}, "needs CAP_NET_RAW"},
 		{[]string{"flush", "--all"}, "needs CAP_NET_ADMIN"},
+		// Repeating cannot mend a missing privilege: it stops at once.
+		{[]string{"flush", "--all", "--every", "1h"}, "needs CAP_NET_ADMIN"},
 	} {
 		cmd := exec.Command(bin, append([]string{"--netns", h.Name}, tt.args...)...)
 		var out, errOut bytes.Buffer

@@ -5,10 +5,13 @@
 //
 // Labs never touch the host's own interfaces, neighbor entries or sysctls.
 // One thing is shared all the same: the kernel's neighbor table is one per
-// family for the whole machine, and gc_thresh1..3 count entries of every
-// namespace together. Keep the number of non-PERMANENT entries a test makes
-// small (dozens), or the kernel may collect the host's own entries to make
-// room; PERMANENT entries are not counted and are fine in bulk.
+// family for the whole machine, and its thresholds count the entries of
+// every namespace together. Past gc_thresh1 entries (128 by default;
+// PERMANENT ones count there) the periodic garbage collector runs and may
+// retire the host's own stale entries; past gc_thresh2 and gc_thresh3
+// (PERMANENT ones do not count there) the kernel forces collections and
+// refuses entries. So tests keep their tables small: dozens of entries,
+// never more than a hundred in all.
 //
 // Tests should use documentation addresses (192.0.2.0/24, 198.51.100.0/24,
 // 203.0.113.0/24, 2001:db8::/32) and locally administered MACs (02:...).
