@@ -273,6 +273,20 @@ type Interface struct {
 	Flags uint32
 }
 
+// Interfaces lists the interfaces of the client's namespace.
+func (c *Client) Interfaces() ([]Interface, error) {
+	links, err := c.links()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Interface, 0, len(links))
+	for _, l := range links {
+		out = append(out, Interface{Index: l.index, Name: l.name, MAC: l.mac, Flags: l.flags})
+	}
+	slices.SortFunc(out, func(a, b Interface) int { return a.Index - b.Index })
+	return out, nil
+}
+
 // InterfaceByName looks an interface up in the client's namespace, over
 // netlink. (The package net looks names up in a process-wide cache, which
 // lookups inside other namespaces would fill with their names.)

@@ -13,6 +13,7 @@ import (
 	"github.com/arpdoctor/arpdoctor/neigh/neightest"
 	"github.com/arpdoctor/arpdoctor/sysctl"
 	"github.com/google/go-cmp/cmp"
+	"github.com/vishvananda/netlink"
 )
 
 func setSysctl(t *testing.T, ns *neightest.Namespace, key, value string) {
@@ -34,6 +35,15 @@ func TestLiveInNamespace(t *testing.T) {
 	setSysctl(t, host.Namespace, "net.ipv4.conf.eth0.arp_notify", "1")
 	host.SetNeigh(netip.MustParseAddr("192.0.2.50"), "02:00:00:00:50:a1", neigh.Stale)
 	host.SetNeigh(netip.MustParseAddr("192.0.2.52"), "02:00:00:00:50:a2", neigh.Permanent)
+	// A tunnel speaks no ARP: its arp_notify means nothing, and it is left
+	// out of the interfaces the ARP rules judge. (A tun device is made in
+	// the namespace of the thread that opens /dev/net/tun: inside.)
+	tunErr := host.Do(func() error {
+		return netlink.LinkAdd(&netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: "tun0"}, Mode: netlink.TUNTAP_MODE_TUN})
+	})
+	if tunErr != nil {
+		neightest.Skip(t, "no tun device: %v", tunErr)
+	}
 
 	c, err := neigh.Open(host.Name)
 	if err != nil {

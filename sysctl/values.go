@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/arpdoctor/arpdoctor/neigh"
+	"golang.org/x/sys/unix"
 )
 
 // Sources of values, as reports name them.
@@ -341,6 +342,7 @@ func ReadLive(src LiveSource, extra []Key) (*Snapshot, error) {
 	}
 	if src.Kernel != nil {
 		s.askKernel(src.Kernel, missingDefaults)
+		s.dropNoARP(src.Kernel)
 	}
 	for _, f := range missingDefaults {
 		switch _, reported := s.Table(f.family); {
@@ -370,6 +372,33 @@ func (s *Snapshot) readProc(procSys string, k Key) {
 	// Vectors such as ip_local_port_range are tab-separated; config files
 	// write them with spaces.
 	s.add(Value{Key: k, Value: strings.Join(strings.Fields(string(b)), " "), Source: SourceProc})
+}
+
+// interfaceLister is a Kernel that can also list interfaces with their
+// flags (*neigh.Client can).
+type interfaceLister interface {
+	Interfaces() ([]neigh.Interface, error)
+}
+
+// dropNoARP leaves out of the interfaces judged by ARP rules those that do
+// not speak ARP (IFF_NOARP: tunnels, ifb, wireguard): their ARP settings
+// mean nothing. Their values stay among those read.
+func (s *Snapshot) dropNoARP(k Kernel) {
+	il, ok := k.(interfaceLister)
+	if !ok {
+		return
+	}
+	ifs, err := il.Interfaces()
+	if err != nil {
+		return
+	}
+	noarp := map[string]bool{}
+	for _, i := range ifs {
+		if i.Flags&unix.IFF_NOARP != 0 {
+			noarp[i.Name] = true
+		}
+	}
+	s.Interfaces = slices.DeleteFunc(s.Interfaces, func(n string) bool { return noarp[n] })
 }
 
 // askKernel fills in the table-wide values /proc/sys lacked, and the
