@@ -138,7 +138,7 @@ func runDoctor(ctx context.Context, o *doctorOptions) error {
 	if err != nil {
 		return err
 	}
-	sysrep := d.settings()
+	sysrep := d.settings(readTable{Client: c, entries: entries, tables: tables})
 	d.table(entries, tables, sysrep)
 	d.statistics(tables, sysrep)
 	d.verify(ctx, entries)
@@ -186,9 +186,9 @@ func (d *doctor) add(ch doctorCheck) {
 }
 
 // settings runs the sysctl check, live, with the cloud profile.
-func (d *doctor) settings() *sysctl.Report {
+func (d *doctor) settings(k readTable) *sysctl.Report {
 	rules, _ := sysctl.Profile("cloud")
-	src := sysctl.LiveSource{Root: d.o.Root, Do: d.c.NetNS().Do, Kernel: d.c}
+	src := sysctl.LiveSource{Root: d.o.Root, Do: d.c.NetNS().Do, Kernel: k}
 	opts := sysctl.CheckOptions{Profile: "cloud"}
 	snap, err := readLive(src, d.o.Root, nil, &opts)
 	if err != nil {
@@ -219,6 +219,35 @@ func (d *doctor) settings() *sysctl.Report {
 	}
 	d.add(ch)
 	return rep
+}
+
+// readTable answers the settings check's questions about the table with
+// what doctor has already read, rather than dump it twice; anything else
+// goes to the client.
+type readTable struct {
+	*neigh.Client
+	entries []neigh.Entry
+	tables  []neigh.Table
+}
+
+func (r readTable) Tables(f neigh.Family) ([]neigh.Table, error) {
+	var out []neigh.Table
+	for _, t := range r.tables {
+		if f == "" || t.Family == f {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+func (r readTable) List(f neigh.Filter) ([]neigh.Entry, error) {
+	var out []neigh.Entry
+	for i := range r.entries {
+		if f.Match(&r.entries[i]) {
+			out = append(out, r.entries[i])
+		}
+	}
+	return out, nil
 }
 
 // settingsRule tells the rules of settings from those about the table's

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/arpdoctor/arpdoctor/neigh/neightest"
 	"github.com/arpdoctor/arpdoctor/sysctl"
+	"github.com/arpdoctor/arpdoctor/sysctl/sysctltest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -640,93 +640,16 @@ func TestSysctlFixFlags(t *testing.T) {
 	}
 }
 
-// copyTree copies a testdata tree, links and all, into a temporary root.
-func copyTree(t *testing.T, tree string) string {
-	t.Helper()
-	src := trees + tree
-	dst := t.TempDir()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		to := filepath.Join(dst, rel)
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(target, to)
-		case d.IsDir():
-			return os.MkdirAll(to, 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(to, b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
-
-// treeState records every entry of a tree: mode, modification time, and
-// content or link target; equal states mean nothing changed.
-func treeState(t *testing.T, root string) map[string]string {
-	t.Helper()
-	m := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		state := fi.Mode().String() + " " + fi.ModTime().String()
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			target, _ := os.Readlink(p)
-			state += " -> " + target
-		} else if fi.Mode().IsRegular() {
-			b, _ := os.ReadFile(p)
-			state += " " + string(b)
-		}
-		rel, _ := filepath.Rel(root, p)
-		m[rel] = state
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-const cloudFile = "# Written by `arpdoctor sysctl fix --profile cloud`, which rewrites this file\n" + `# whole: keep other settings in files of their own.
-
-# Run the ARP (IPv4) garbage collector at any table size: below gc_thresh1
-# entries it never runs, and an entry for a reused IP keeps the old MAC.
-net.ipv4.neigh.default.gc_thresh1 = 0
-
-# Run the NDP (IPv6) garbage collector at any table size: below gc_thresh1
-# entries it never runs, and an entry for a reused IP keeps the old MAC.
-net.ipv6.neigh.default.gc_thresh1 = 0
-
-# Announce the MAC (gratuitous ARP) when an interface comes up or its MAC
-# changes, so that peers replace a cached entry for a reused IP at once.
-net.ipv4.conf.all.arp_notify = 1
-`
+func copyTree(t *testing.T, tree string) string { return sysctltest.CopyTree(t, trees+tree) }
 
 // fix on an image: --dry-run shows the diff and leaves the tree
 // byte-identical; fix writes the file; fix again changes nothing; the
 // image then passes the check.
 func TestSysctlFixImage(t *testing.T) {
 	root := copyTree(t, "image-unset")
-	before := treeState(t, root)
+	before := sysctltest.TreeState(t, root)
 	diff := "--- /dev/null\n+++ b/etc/sysctl.d/60-arpdoctor.conf\n@@ -0,0 +1,14 @@\n"
-	for line := range strings.Lines(cloudFile) {
+	for line := range strings.Lines(sysctltest.CloudFixFile) {
 		diff += "+" + line
 	}
 
@@ -734,7 +657,7 @@ func TestSysctlFixImage(t *testing.T) {
 	if want := diff + "would write /etc/sysctl.d/60-arpdoctor.conf\n"; out != want || code != ExitOK || errOut != "" {
 		t.Errorf("dry run: exit %d, stderr %q, stdout (-want +got):\n%s", code, errOut, cmp.Diff(want, out))
 	}
-	if d := cmp.Diff(before, treeState(t, root)); d != "" {
+	if d := cmp.Diff(before, sysctltest.TreeState(t, root)); d != "" {
 		t.Fatalf("--dry-run changed the tree (-before +after):\n%s", d)
 	}
 
@@ -746,16 +669,16 @@ func TestSysctlFixImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(cloudFile, string(b)); d != "" {
+	if d := cmp.Diff(sysctltest.CloudFixFile, string(b)); d != "" {
 		t.Errorf("file (-want +got):\n%s", d)
 	}
 
-	written := treeState(t, root)
+	written := sysctltest.TreeState(t, root)
 	code, out, _ = run(t, false, "sysctl", "fix", "--root", root, "--no-apply")
 	if want := "/etc/sysctl.d/60-arpdoctor.conf is up to date\n"; out != want || code != ExitOK {
 		t.Errorf("second fix: exit %d, stdout (-want +got):\n%s", code, cmp.Diff(want, out))
 	}
-	if d := cmp.Diff(written, treeState(t, root)); d != "" {
+	if d := cmp.Diff(written, sysctltest.TreeState(t, root)); d != "" {
 		t.Errorf("second fix changed the tree (-before +after):\n%s", d)
 	}
 

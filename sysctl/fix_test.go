@@ -1,77 +1,16 @@
 package sysctl
 
 import (
-	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/arpdoctor/arpdoctor/sysctl/sysctltest"
 	"github.com/google/go-cmp/cmp"
 )
 
-// copyTree copies a testdata tree, links and all, into a temporary root.
 func copyTree(t *testing.T, tree string) string {
-	t.Helper()
-	src := filepath.Join("testdata", tree)
-	dst := t.TempDir()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		to := filepath.Join(dst, rel)
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(target, to)
-		case d.IsDir():
-			return os.MkdirAll(to, 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(to, b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
-
-// treeState records every file, link and directory of a tree with its
-// content, mode and modification time, to show that nothing changed.
-func treeState(t *testing.T, root string) map[string]string {
-	t.Helper()
-	m := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		state := fi.Mode().String() + " " + fi.ModTime().String()
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			state += " -> " + target
-		case fi.Mode().IsRegular():
-			b, _ := os.ReadFile(p)
-			state += " " + string(b)
-		}
-		m[rel] = state
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return sysctltest.CopyTree(t, filepath.Join("testdata", tree))
 }
 
 func profileRules(t *testing.T, name string) []Rule {
@@ -83,22 +22,6 @@ func profileRules(t *testing.T, name string) []Rule {
 	return rules
 }
 
-const cloudFixFile = `# Written by ` + "`arpdoctor sysctl fix --profile cloud`" + `, which rewrites this file
-# whole: keep other settings in files of their own.
-
-# Run the ARP (IPv4) garbage collector at any table size: below gc_thresh1
-# entries it never runs, and an entry for a reused IP keeps the old MAC.
-net.ipv4.neigh.default.gc_thresh1 = 0
-
-# Run the NDP (IPv6) garbage collector at any table size: below gc_thresh1
-# entries it never runs, and an entry for a reused IP keeps the old MAC.
-net.ipv6.neigh.default.gc_thresh1 = 0
-
-# Announce the MAC (gratuitous ARP) when an interface comes up or its MAC
-# changes, so that peers replace a cached entry for a reused IP at once.
-net.ipv4.conf.all.arp_notify = 1
-`
-
 // An image whose files leave gc_thresh1 unset gets the file, passes the
 // check afterwards, and a second fix changes nothing.
 func TestFixImage(t *testing.T) {
@@ -108,7 +31,7 @@ func TestFixImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(cloudFixFile, p.New); diff != "" {
+	if diff := cmp.Diff(sysctltest.CloudFixFile, p.New); diff != "" {
 		t.Errorf("file (-want +got):\n%s", diff)
 	}
 	if p.Exists || !p.FileChanged() || len(p.Unfixed) > 0 || len(p.Live) > 0 {
@@ -118,7 +41,7 @@ func TestFixImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(root, "etc/sysctl.d/60-arpdoctor.conf"))
-	if err != nil || string(b) != cloudFixFile {
+	if err != nil || string(b) != sysctltest.CloudFixFile {
 		t.Fatalf("written file: %v\n%s", err, b)
 	}
 	if fi, _ := os.Stat(filepath.Join(root, "etc/sysctl.d/60-arpdoctor.conf")); fi.Mode().Perm() != 0o644 {
@@ -137,18 +60,18 @@ func TestFixImage(t *testing.T) {
 		t.Errorf("after fix the config fails: %+v", rep.Results)
 	}
 
-	before := treeState(t, root)
+	before := sysctltest.TreeState(t, root)
 	again, err := PlanFix(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.FileChanged() || again.Diff() != "" || again.New != cloudFixFile {
+	if again.FileChanged() || again.Diff() != "" || again.New != sysctltest.CloudFixFile {
 		t.Errorf("second plan changes the file:\n%s", again.Diff())
 	}
 	if err := WriteFixFile(root, again); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(before, treeState(t, root)); diff != "" {
+	if diff := cmp.Diff(before, sysctltest.TreeState(t, root)); diff != "" {
 		t.Errorf("second fix changed the tree (-before +after):\n%s", diff)
 	}
 }
