@@ -1,12 +1,9 @@
 package capture
 
 import (
-	"fmt"
 	"net/netip"
 
 	"github.com/arpdoctor/arpdoctor/neigh"
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // HostView answers what the packets of a live capture cannot: the host's
@@ -24,21 +21,15 @@ type HostView interface {
 // KernelView is the HostView of the host a live capture runs on, read
 // over netlink inside the capture's network namespace.
 type KernelView struct {
-	neighbors *neigh.Client
-	routes    *netlink.Handle
-	ifname    string
-	ifindex   int
+	c       *neigh.Client
+	ifname  string
+	ifindex int
 }
 
-// OpenKernelView connects to the neighbor table and the routing table of
-// the network namespace named by netnsSpec (see neigh.OpenNetNS), for
-// questions about interface ifname.
+// OpenKernelView connects to the neighbor and routing tables of the
+// network namespace named by netnsSpec (see neigh.OpenNetNS), for questions
+// about interface ifname.
 func OpenKernelView(netnsSpec, ifname string) (*KernelView, error) {
-	ns, err := neigh.OpenNetNS(netnsSpec)
-	if err != nil {
-		return nil, err
-	}
-	defer ns.Close()
 	c, err := neigh.Open(netnsSpec)
 	if err != nil {
 		return nil, err
@@ -48,33 +39,15 @@ func OpenKernelView(netnsSpec, ifname string) (*KernelView, error) {
 		c.Close()
 		return nil, err
 	}
-	var h *netlink.Handle
-	err = ns.Do(func() error {
-		var err error
-		// The handle's socket is made on this thread, so it stays in the
-		// namespace.
-		if h, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
-			return fmt.Errorf("opening netlink: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	index := ifi.Index
-	return &KernelView{neighbors: c, routes: h, ifname: ifname, ifindex: index}, nil
+	return &KernelView{c: c, ifname: ifname, ifindex: ifi.Index}, nil
 }
 
-// Close releases the netlink sockets.
-func (k *KernelView) Close() error {
-	k.routes.Close()
-	return k.neighbors.Close()
-}
+// Close releases the netlink socket.
+func (k *KernelView) Close() error { return k.c.Close() }
 
 // Neighbor implements HostView.
 func (k *KernelView) Neighbor(ip netip.Addr) (KernelEntry, bool) {
-	es, err := k.neighbors.List(neigh.Filter{
+	es, err := k.c.List(neigh.Filter{
 		Interface: k.ifname,
 		States:    neigh.AllStates,
 		Prefixes:  []netip.Prefix{netip.PrefixFrom(ip, ip.BitLen())},
@@ -88,15 +61,14 @@ func (k *KernelView) Neighbor(ip netip.Addr) (KernelEntry, bool) {
 
 // OnLink implements HostView.
 func (k *KernelView) OnLink(ip netip.Addr) (onLink, known bool) {
-	routes, err := k.routes.RouteGet(ip.AsSlice())
-	if err != nil || len(routes) == 0 {
+	r, err := k.c.RouteTo(ip)
+	if err != nil {
 		return false, false
 	}
-	r := routes[0]
-	if r.Type == unix.RTN_LOCAL {
+	if r.Local {
 		// The host's own address: the capture is the client's, and its
 		// packets are on this link by definition.
 		return true, true
 	}
-	return r.Gw == nil && r.LinkIndex == k.ifindex, true
+	return !r.Gateway.IsValid() && r.IfIndex == k.ifindex, true
 }

@@ -28,10 +28,6 @@ type LiveConfig struct {
 	Filter Filter
 }
 
-// ErrNoCapNetRaw is wrapped by the error for a capture without the
-// privilege to open a packet socket.
-var ErrNoCapNetRaw = errors.New("needs CAP_NET_RAW")
-
 // idleTick is how long a live read waits for a packet before it returns
 // ErrTimeoutExpired, so that verdicts come on a quiet link.
 const idleTick = 200 * time.Millisecond
@@ -98,7 +94,7 @@ func OpenLive(cfg LiveConfig) (*LiveSource, error) {
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-				return fmt.Errorf("capturing on %s %w: run as root, or setcap cap_net_raw+ep on the arpdoctor binary", cfg.Interface, ErrNoCapNetRaw)
+				return &neigh.PrivilegeError{Op: "capturing on " + cfg.Interface, Cap: neigh.CapNetRaw}
 			}
 			return fmt.Errorf("opening a packet socket: %w", err)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/arpdoctor/arpdoctor/capture"
+	"github.com/arpdoctor/arpdoctor/diagnose"
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/arpdoctor/arpdoctor/sysctl"
 	"github.com/spf13/cobra"
@@ -21,6 +22,7 @@ type doctorOptions struct {
 	Root      string
 	Trace     time.Duration
 	Interface string
+	Passive   bool
 	// verifyLimit bounds the entries probed, to keep the run short.
 	verifyLimit int
 }
@@ -37,6 +39,8 @@ func newDoctorCmd(g *globalOptions, runF func(context.Context, *doctorOptions) e
 verdict (ok, warning, problem), the evidence, and the command to run next;
 then the single most likely diagnosis, if there is one.
 
+The checks run in this order, everything that sends nothing first:
+
   settings    the neighbor-cache sysctls against the cloud profile (what
               'arpdoctor sysctl check' reports); a failed rule is a warning
               here: it makes trouble possible, it is not trouble itself
@@ -45,17 +49,29 @@ then the single most likely diagnosis, if there is one.
   statistics  the kernel's counters since boot: table overflows (a problem),
               forced collections, failed resolutions, packets dropped for
               want of a neighbor
-  verify      every entry in use (REACHABLE, STALE, DELAY, PROBE) probed, as
-              'arpdoctor verify' does: stale, dead and contested entries are
-              problems; needs CAP_NET_RAW, and is skipped, saying so, without
   trace       with --trace DURATION: the TCP handshakes on the default
               route's interface (or -i) for that long, as 'arpdoctor trace'
               sees them: a SYN-ACK sent to the wrong MAC, unanswered
-              handshakes, dead MACs probed in vain; needs CAP_NET_RAW
+              handshakes, dead MACs probed in vain; needs CAP_NET_RAW.
+              Retry the failing connection meanwhile: the trace runs before
+              any probe, while the stale entry is still there to be seen
+  verify      every entry in use (REACHABLE, STALE, DELAY, PROBE) probed, as
+              'arpdoctor verify' does: stale, dead and contested entries are
+              problems; needs CAP_NET_RAW. Not with --passive
 
-Nothing is changed. Exit code 1 when a check found a problem, 0 otherwise.`,
+doctor changes no setting and no entry itself, but probing can heal: the
+kernel takes the MAC from a probe's answer once the entry is old enough,
+so a stale entry may be corrected by the probe that proves it stale. The
+report says when that happened. --passive sends nothing at all: no probe,
+no change in the kernel.
+
+Exit code 1 when a check found a problem; else 2 when a check that was
+asked for could not run (missing privilege, unreadable settings): the
+report is incomplete, and its last line says what would complete it;
+else 0.`,
 		Example: `  arpdoctor doctor
   arpdoctor doctor --trace 30s          # and watch the handshakes while the problem happens
+  arpdoctor doctor --passive            # send nothing: no probe
   arpdoctor --netns blue doctor -o json`,
 		Args:        cobra.NoArgs,
 		Annotations: outputs("table", "json"),
@@ -65,6 +81,15 @@ Nothing is changed. Exit code 1 when a check found a problem, 0 otherwise.`,
 			}
 			if o.Trace < 0 {
 				return flagErrorf("--trace must not be negative")
+			}
+			if o.Trace > 24*time.Hour {
+				return flagErrorf("--trace %s: at most 24h", o.Trace)
+			}
+			if o.Timeout > time.Minute {
+				return flagErrorf("--timeout %s: at most 1m", o.Timeout)
+			}
+			if err := checkRoot(o.Root); err != nil {
+				return err
 			}
 			if o.Interface != "" && o.Trace == 0 {
 				return flagErrorf("-i names the interface of --trace: give --trace DURATION too")
@@ -77,155 +102,100 @@ Nothing is changed. Exit code 1 when a check found a problem, 0 otherwise.`,
 	f.StringVar(&o.Root, "root", "/", "where /proc/sys and the sysctl config files are")
 	f.DurationVar(&o.Trace, "trace", 0, "also trace TCP handshakes live for this long")
 	f.StringVarP(&o.Interface, "interface", "i", "", "the interface --trace captures on (default: the default route's)")
+	f.BoolVar(&o.Passive, "passive", false, "send nothing: skip the probes, change nothing in the kernel")
 	return cmd
 }
 
-// Verdicts of doctor's checks.
-const (
-	verdictOK      = "ok"
-	verdictWarning = "warning"
-	verdictProblem = "problem"
-	verdictSkipped = "skipped"
-)
-
-// doctorReport is what doctor found.
-type doctorReport struct {
-	OK     bool          `json:"ok"`
-	NetNS  string        `json:"netns,omitempty"`
-	Time   time.Time     `json:"time"`
-	Checks []doctorCheck `json:"checks"`
-	// Diagnosis is the most likely explanation, nil when all is well.
-	Diagnosis *diagnosis `json:"diagnosis"`
-}
-
-// doctorCheck is one check's verdict, evidence and next command.
-type doctorCheck struct {
-	Name     string   `json:"name"`
-	Verdict  string   `json:"verdict"`
-	Summary  string   `json:"summary"`
-	Evidence []string `json:"evidence"`
-	Next     []string `json:"next"`
-	// Data is the check's full result, as the command it stands for
-	// reports it in JSON.
-	Data any `json:"data,omitempty"`
-}
-
-// diagnosis is the single most likely explanation.
-type diagnosis struct {
-	// Certainty: "proven" when probes or packets showed it, "exposed"
-	// when only the settings make it possible.
-	Certainty string   `json:"certainty"`
-	Summary   string   `json:"summary"`
-	Next      []string `json:"next"`
-}
-
 func runDoctor(ctx context.Context, o *doctorOptions) error {
-	c, err := neigh.Open(o.NetNS)
+	c, err := o.openNeigh(o.NetNS)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	d := &doctor{o: o, c: c, rep: &doctorReport{NetNS: o.NetNS, Time: time.Now(), OK: true}}
-	d.prefix = "arpdoctor "
-	if o.NetNS != "" {
-		d.prefix += "--netns " + o.NetNS + " "
-	}
-	entries, err := c.List(neigh.Filter{States: neigh.AllStates})
+	facts, err := gatherDoctor(ctx, o, c)
 	if err != nil {
 		return err
 	}
-	tables, err := c.Tables("")
-	if err != nil {
-		return err
-	}
-	sysrep := d.settings(readTable{Client: c, entries: entries, tables: tables})
-	d.table(entries, tables, sysrep)
-	d.statistics(tables, sysrep)
-	d.verify(ctx, entries)
-	if err := d.trace(ctx); err != nil {
-		return err
-	}
-	d.diagnose(sysrep)
-	for _, ch := range d.rep.Checks {
-		if ch.Verdict == verdictProblem {
-			d.rep.OK = false
-		}
-	}
+	rep := diagnose.Assess(facts)
+	rep.Time = time.Now()
 	if o.Output == "json" {
-		err = writeJSON(o.io.Out, d.rep)
+		err = writeJSON(o.io.Out, rep)
 	} else {
-		err = doctorView{rep: d.rep, p: palette{on: o.color}}.render(o.io.Out)
+		err = doctorView{rep: rep, p: palette{on: o.color}}.render(o.io.Out)
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		return err
-	}
-	if !d.rep.OK {
+	case !rep.OK:
 		return ErrProblems
+	case !rep.Complete:
+		return errIncomplete
 	}
 	return nil
 }
 
-type doctor struct {
-	o      *doctorOptions
-	c      *neigh.Client
-	rep    *doctorReport
-	prefix string // "arpdoctor --netns X " for next commands
-	// results of the probes and the trace, for the diagnosis
-	probed   []neigh.ProbeResult
-	findings []capture.Finding
+// errIncomplete ends a report that could not run every check it was
+// asked for, and found no problem in the others: exit code 2, and the
+// report's last line already said why.
+var errIncomplete = &silentError{errors.New("the report is incomplete"), ExitTrouble}
+
+// gatherDoctor reads everything the checks judge, passive reads first:
+// the table, the settings, the counters, then the trace, and the probes
+// last, since their answers can make the kernel correct what they prove.
+func gatherDoctor(ctx context.Context, o *doctorOptions, c neighClient) (*diagnose.Facts, error) {
+	f := &diagnose.Facts{NetNS: o.NetNS, Profile: "cloud"}
+	var err error
+	if f.Entries, err = c.List(neigh.Filter{States: neigh.AllStates}); err != nil {
+		return nil, err
+	}
+	if f.Tables, err = c.Tables(""); err != nil {
+		return nil, err
+	}
+	f.Settings, f.SettingsErr = doctorSettings(c, o.Root, f)
+	for _, t := range f.Tables {
+		ps, err := neigh.ReadProcStats(o.Root, t.Name)
+		switch {
+		case err == nil:
+			if f.ProcStats == nil {
+				f.ProcStats = map[string]neigh.ProcStats{}
+			}
+			f.ProcStats[t.Name] = ps
+		case !errors.Is(err, fs.ErrNotExist):
+			f.ProcStatsErr = errors.Join(f.ProcStatsErr, err)
+		}
+	}
+	if o.Trace > 0 {
+		t, err := doctorTrace(ctx, o, c)
+		if err != nil {
+			return nil, err
+		}
+		f.Trace = t
+	}
+	if !o.Passive {
+		f.Verify = doctorVerify(ctx, o, c, f.Entries)
+	}
+	return f, nil
 }
 
-func (d *doctor) add(ch doctorCheck) {
-	if ch.Evidence == nil {
-		ch.Evidence = []string{}
-	}
-	if ch.Next == nil {
-		ch.Next = []string{}
-	}
-	d.rep.Checks = append(d.rep.Checks, ch)
-}
-
-// settings runs the sysctl check, live, with the cloud profile.
-func (d *doctor) settings(k readTable) *sysctl.Report {
-	rules, _ := sysctl.Profile("cloud")
-	src := sysctl.LiveSource{Root: d.o.Root, Do: d.c.NetNS().Do, Kernel: k}
-	opts := sysctl.CheckOptions{Profile: "cloud"}
-	snap, err := readLive(src, d.o.Root, nil, &opts)
+// doctorSettings checks the live settings with the cloud profile, using
+// the table already read rather than dump it again.
+func doctorSettings(c neighClient, root string, f *diagnose.Facts) (*sysctl.Report, error) {
+	rules, err := sysctl.Profile(f.Profile)
 	if err != nil {
-		d.add(doctorCheck{Name: "settings", Verdict: verdictSkipped, Summary: "the settings could not be read: " + oneLine(err.Error()),
-			Next: []string{d.prefix + "sysctl check"}})
-		return nil
+		return nil, err
 	}
-	rep := sysctl.Check(snap, rules, opts)
-	ch := doctorCheck{Name: "settings", Verdict: verdictOK, Data: rep}
-	bad := 0
-	for _, r := range rep.Results {
-		if !settingsRule(r.Rule) || r.Status == sysctl.StatusOK {
-			continue
-		}
-		if r.Status == sysctl.StatusFail || r.Status == sysctl.StatusWarn {
-			ch.Verdict = verdictWarning
-			bad++
-		}
-		ch.Evidence = append(ch.Evidence, fmt.Sprintf("%s %s = %s (%s): %s", r.Status, r.Key, r.Value, r.Source, r.Message))
+	src := sysctl.LiveSource{Root: root, Do: c.Do, Kernel: readTable{entries: f.Entries, tables: f.Tables}}
+	opts := sysctl.CheckOptions{Profile: f.Profile}
+	snap, err := readLive(src, root, nil, &opts)
+	if err != nil {
+		return nil, err
 	}
-	if bad == 0 {
-		ch.Summary = "the neighbor-cache settings keep stale entries from living on"
-	} else {
-		ch.Summary = fmt.Sprintf("%d %s the cloud profile: stale entries can live on", bad, plural(bad, "setting breaks", "settings break"))
-		// The thresholds are the machine's, kept by the host's config
-		// files: the fix runs on the host, whatever namespace was read.
-		ch.Next = []string{d.prefix + "sysctl check", "arpdoctor sysctl fix"}
-	}
-	d.add(ch)
-	return rep
+	return sysctl.Check(snap, rules, opts), nil
 }
 
 // readTable answers the settings check's questions about the table with
-// what doctor has already read, rather than dump it twice; anything else
-// goes to the client.
+// what doctor has already read.
 type readTable struct {
-	*neigh.Client
 	entries []neigh.Entry
 	tables  []neigh.Table
 }
@@ -250,403 +220,89 @@ func (r readTable) List(f neigh.Filter) ([]neigh.Entry, error) {
 	return out, nil
 }
 
-// settingsRule tells the rules of settings from those about the table's
-// use and counters, which doctor reports in sections of their own.
-func settingsRule(id string) bool {
-	switch id {
-	case "table-usage", "table-full", "forced-gc":
-		return false
-	}
-	return true
-}
-
-// table summarises the entries.
-func (d *doctor) table(entries []neigh.Entry, tables []neigh.Table, sysrep *sysctl.Report) {
-	ch := doctorCheck{Name: "table", Verdict: verdictOK}
-	var shown []neigh.Entry
-	for _, e := range entries {
-		if e.State != neigh.NoARP && e.State != neigh.None {
-			shown = append(shown, e)
-		}
-	}
-	ch.Summary = summaryLine(shown, tables)
-	var failing []string
-	for _, e := range shown {
-		if e.State == neigh.Failed || e.State == neigh.Incomplete {
-			failing = append(failing, e.IP.String())
-		}
-	}
-	if len(failing) > 0 {
-		ch.Verdict = verdictWarning
-		ch.Evidence = append(ch.Evidence, fmt.Sprintf("%d %s nobody answers (FAILED or INCOMPLETE): %s",
-			len(failing), plural(len(failing), "IP", "IPs"), strings.Join(limit(failing, 8), ", ")))
-		ch.Next = append(ch.Next, d.prefix+"neigh --state failed,incomplete")
-	}
-	if sysrep != nil {
-		for _, r := range sysrep.Results {
-			if r.Rule == "table-usage" && r.Status == sysctl.StatusWarn {
-				ch.Verdict = verdictWarning
-				ch.Evidence = append(ch.Evidence, r.Key+": "+r.Message)
-				ch.Next = append(ch.Next, d.prefix+"sysctl check --profile kubernetes")
-			}
-		}
-	}
-	ch.Data = struct {
-		Entries int `json:"entries"`
-		Failing int `json:"failed_or_incomplete"`
-	}{len(shown), len(failing)}
-	d.add(ch)
-}
-
-// statistics reports the kernel's counters: overflows are a problem,
-// forced collections and drops for want of a neighbor a warning.
-func (d *doctor) statistics(tables []neigh.Table, sysrep *sysctl.Report) {
-	ch := doctorCheck{Name: "statistics", Verdict: verdictOK}
-	type counters struct {
-		Table              string  `json:"table"`
-		TableFulls         uint64  `json:"table_fulls"`
-		ForcedGCRuns       uint64  `json:"forced_gc_runs"`
-		ResFailed          uint64  `json:"res_failed"`
-		UnresolvedDiscards *uint64 `json:"unresolved_discards"`
-	}
-	var data []counters
-	var parts []string
-	for _, t := range tables {
-		cs := counters{Table: t.Name, TableFulls: t.Stats.TableFulls, ForcedGCRuns: t.Stats.ForcedGCRuns, ResFailed: t.Stats.ResFailed}
-		ps, err := neigh.ReadProcStats(d.o.Root, t.Name)
-		switch {
-		case err == nil:
-			v := ps["unresolved_discards"]
-			cs.UnresolvedDiscards = &v
-		case !errors.Is(err, fs.ErrNotExist):
-			ch.Evidence = append(ch.Evidence, oneLine(err.Error()))
-		}
-		data = append(data, cs)
-		if cs.TableFulls > 0 {
-			ch.Verdict = verdictProblem
-			ch.Evidence = append(ch.Evidence, fmt.Sprintf("%s overflowed %d times: the kernel refused new neighbors (\"neighbour table overflow\")", t.Name, cs.TableFulls))
-			ch.Next = append(ch.Next, d.prefix+"sysctl fix --profile kubernetes")
-		}
-		if cs.ForcedGCRuns > 0 {
-			ch.Verdict = worst(ch.Verdict, verdictWarning)
-			ch.Evidence = append(ch.Evidence, fmt.Sprintf("%s: %d forced collections: the table went past gc_thresh2", t.Name, cs.ForcedGCRuns))
-		}
-		if cs.UnresolvedDiscards != nil && *cs.UnresolvedDiscards > 0 {
-			ch.Verdict = worst(ch.Verdict, verdictWarning)
-			ch.Evidence = append(ch.Evidence, fmt.Sprintf("%s: %d packets dropped while their neighbor did not resolve", t.Name, *cs.UnresolvedDiscards))
-		}
-		p := fmt.Sprintf("%s: %d overflows, %d forced collections, %d failed resolutions", t.Name, cs.TableFulls, cs.ForcedGCRuns, cs.ResFailed)
-		if cs.UnresolvedDiscards != nil {
-			p += fmt.Sprintf(", %d unresolved drops", *cs.UnresolvedDiscards)
-		}
-		parts = append(parts, p)
-	}
-	ch.Summary = strings.Join(parts, "; ") + " (machine-wide, since boot)"
-	if data != nil && data[0].UnresolvedDiscards == nil {
-		ch.Evidence = append(ch.Evidence, "unresolved drops are counted in /proc/net/stat, which only the initial network namespace shows")
-	}
-	ch.Data = data
-	d.add(ch)
-}
-
-// verify probes the entries in use, when it may.
-func (d *doctor) verify(ctx context.Context, entries []neigh.Entry) {
+// doctorVerify probes the entries in use.
+func doctorVerify(ctx context.Context, o *doctorOptions, c neighClient, entries []neigh.Entry) *diagnose.VerifyFacts {
 	var inUse []neigh.Entry
 	for _, e := range entries {
 		if e.State&(neigh.Reachable|neigh.Stale|neigh.Delay|neigh.Probe) != 0 && !e.IP.IsMulticast() {
 			inUse = append(inUse, e)
 		}
 	}
-	ch := doctorCheck{Name: "verify", Verdict: verdictOK}
+	v := &diagnose.VerifyFacts{InUse: len(inUse)}
 	if len(inUse) == 0 {
-		ch.Summary = "no entry in use to probe"
-		d.add(ch)
-		return
+		return v
 	}
-	if len(inUse) > d.o.verifyLimit {
-		ch.Evidence = append(ch.Evidence, fmt.Sprintf("probed the first %d of %d entries in use", d.o.verifyLimit, len(inUse)))
-		inUse = inUse[:d.o.verifyLimit]
+	if len(inUse) > o.verifyLimit {
+		inUse = inUse[:o.verifyLimit]
 	}
 	start := time.Now()
-	rs, err := d.c.Probe(ctx, inUse, neigh.ProbeOptions{Timeout: d.o.Timeout, Retries: 2})
-	var pe *neigh.PrivilegeError
-	switch {
-	case errors.As(err, &pe):
-		ch.Verdict = verdictSkipped
-		ch.Summary = fmt.Sprintf("%d %s in use not probed: %s", len(inUse), plural(len(inUse), "entry", "entries"), err)
-		ch.Next = []string{"sudo " + d.prefix + "doctor"}
-		d.add(ch)
-		return
-	case err != nil:
-		ch.Verdict = verdictSkipped
-		ch.Summary = "probing failed: " + oneLine(err.Error())
-		d.add(ch)
-		return
-	}
-	d.probed = rs
-	counts := map[neigh.Verdict]int{}
-	v := verifyView{netns: d.o.NetNS}
-	remaining := false // problems the kernel did not correct from the answers
-	for i := range rs {
-		r := &rs[i]
-		counts[r.Verdict]++
-		if r.Problem() {
-			ch.Verdict = verdictProblem
-			ch.Evidence = append(ch.Evidence, v.note(r))
-			remaining = remaining || !r.Corrected()
-		}
-	}
-	ch.Summary = fmt.Sprintf("%d %s in use probed in %s: %d ok, %d mismatch, %d no_answer, %d duplicate",
-		len(rs), plural(len(rs), "entry", "entries"), time.Since(start).Round(10*time.Millisecond), counts[neigh.VerdictOK],
-		counts[neigh.VerdictMismatch], counts[neigh.VerdictNoAnswer], counts[neigh.VerdictDuplicate])
-	if n := counts[neigh.VerdictUnprobed]; n > 0 {
-		ch.Summary += fmt.Sprintf(", %d not probed", n)
-		for i := range rs {
-			if rs[i].Verdict == neigh.VerdictUnprobed && len(ch.Evidence) < 10 {
-				ch.Evidence = append(ch.Evidence, v.note(&rs[i]))
-			}
-		}
-	}
-	if remaining {
-		ch.Next = []string{d.prefix + "verify --fix"}
-	}
-	views := make([]verifyJSON, len(rs))
-	for i := range rs {
-		views[i] = newVerifyJSON(&rs[i])
-	}
-	ch.Data = views
-	d.add(ch)
+	v.Results, v.Err = c.Probe(ctx, inUse, neigh.ProbeOptions{Timeout: o.Timeout, Retries: 2})
+	v.Took = time.Since(start)
+	return v
 }
 
-// trace watches the handshakes for --trace, on -i or the default route's
-// interface. Only an interface named with -i that does not exist is
-// trouble; anything else that keeps the capture from running skips it.
-func (d *doctor) trace(ctx context.Context) error {
-	if d.o.Trace == 0 {
-		return nil
-	}
-	ch := doctorCheck{Name: "trace", Verdict: verdictOK}
-	skip := func(why string, next ...string) error {
-		ch.Verdict, ch.Summary, ch.Next = verdictSkipped, why, next
-		d.add(ch)
-		return nil
-	}
-	ifname := d.o.Interface
-	if ifname == "" {
-		var err error
-		if ifname, err = d.c.DefaultRouteInterface(); err != nil {
-			return skip("no handshakes traced: "+oneLine(err.Error())+"; name the interface with -i", d.prefix+"doctor --trace "+d.o.Trace.String()+" -i IF")
+// doctorTrace watches the handshakes for --trace, on -i or the default
+// route's interface. Only an interface named with -i that does not exist
+// is trouble; anything else that keeps the capture from running skips it.
+func doctorTrace(ctx context.Context, o *doctorOptions, c neighClient) (*diagnose.TraceFacts, error) {
+	t := &diagnose.TraceFacts{Interface: o.Interface, Duration: o.Trace}
+	if t.Interface == "" {
+		if t.Interface, t.Err = c.DefaultRouteInterface(); t.Err != nil {
+			return t, nil
 		}
 	}
-	src, err := capture.OpenLive(capture.LiveConfig{NetNS: d.o.NetNS, Interface: ifname})
+	live, err := o.openCapture(o.NetNS, t.Interface, capture.Filter{})
 	var ie *neigh.InterfaceError
 	switch {
-	case errors.As(err, &ie) && d.o.Interface != "":
-		return err
-	case errors.Is(err, capture.ErrNoCapNetRaw):
-		return skip("no handshakes traced: "+oneLine(err.Error()), "sudo "+d.prefix+"doctor --trace "+d.o.Trace.String())
+	case errors.As(err, &ie) && o.Interface != "":
+		return nil, err
 	case err != nil:
-		return skip("no handshakes traced: " + oneLine(err.Error()))
+		t.Err = err
+		return t, nil
 	}
-	defer src.Close()
-	fmt.Fprintf(d.o.io.ErrOut, "tracing handshakes on %s for %s\n", ifname, d.o.Trace)
-	cfg := capture.RunConfig{Sources: []capture.Source{src}, Duration: d.o.Trace, CountOK: true,
-		Emit: func(f capture.Finding) { d.findings = append(d.findings, f) }}
-	if kv, err := capture.OpenKernelView(d.o.NetNS, ifname); err == nil {
-		defer kv.Close()
-		cfg.Host = kv
+	defer live.Close()
+	fmt.Fprintf(o.io.ErrOut, "tracing handshakes on %s for %s: retry the failing connection now\n", t.Interface, o.Trace)
+	cfg := capture.RunConfig{Sources: []capture.Source{live.Source}, Duration: o.Trace, CountOK: true, Host: live.Host,
+		Emit: func(f capture.Finding) { t.Findings = append(t.Findings, f) }}
+	if t.Summary, err = capture.Run(ctx, cfg); err != nil {
+		t.Err = fmt.Errorf("the trace failed: %w", err)
+		t.Summary = nil
 	}
-	sum, err := capture.Run(ctx, cfg)
-	if err != nil {
-		return skip("the trace failed: " + oneLine(err.Error()))
-	}
-	tv := &traceView{netns: d.o.NetNS}
-	seen := map[string]bool{}
-	for i := range d.findings {
-		f := &d.findings[i]
-		if f.Severity != capture.Problem {
-			continue
-		}
-		ch.Verdict = verdictProblem
-		if len(ch.Evidence) < 10 {
-			ch.Evidence = append(ch.Evidence, string(f.Kind)+": "+f.Message)
-		}
-		for _, n := range tv.nextCommands(f) {
-			if !seen[n] {
-				seen[n] = true
-				ch.Next = append(ch.Next, n)
-			}
-		}
-	}
-	ok := sum.Handshakes[capture.HandshakeOK]
-	total := 0
-	for _, n := range sum.Handshakes {
-		total += n
-	}
-	ch.Summary = fmt.Sprintf("%s on %s: %d %s, %d completed; %d %s", d.o.Trace, ifname, total,
-		plural(total, "handshake", "handshakes"), ok, sum.Problems, plural(sum.Problems, "problem", "problems"))
-	ch.Data = struct {
-		Summary  *capture.Summary  `json:"summary"`
-		Findings []capture.Finding `json:"findings"`
-	}{sum, d.findings}
-	d.add(ch)
-	return nil
-}
-
-// diagnose picks the single most likely explanation: what probes proved
-// first, by how directly it breaks connections; then what the counters
-// show; then what the settings make possible.
-func (d *doctor) diagnose(sysrep *sysctl.Report) {
-	prevent := ""
-	if sysrep != nil {
-		for _, r := range sysrep.Results {
-			if r.Rule == "stale-entries" && r.Status == sysctl.StatusFail {
-				prevent = "arpdoctor sysctl fix"
-			}
-		}
-	}
-	// Each candidate, in order, returns a diagnosis or nil.
-	for _, find := range []func() *diagnosis{
-		func() *diagnosis { return d.fromProbes(neigh.VerdictMismatch, prevent) },
-		func() *diagnosis { return d.fromTrace(capture.SynAckToWrongMAC, prevent) },
-		func() *diagnosis { return d.fromProbes(neigh.VerdictDuplicate, prevent) },
-		func() *diagnosis { return d.fromTrace(capture.DuplicateIP, prevent) },
-		func() *diagnosis { return d.fromProbes(neigh.VerdictNoAnswer, prevent) },
-		func() *diagnosis {
-			for _, ch := range d.rep.Checks {
-				if ch.Name == "statistics" && ch.Verdict == verdictProblem {
-					return &diagnosis{Certainty: "proven",
-						Summary: "the neighbor table overflows: the kernel refuses new neighbors, and connections to them fail",
-						Next:    []string{"arpdoctor sysctl fix --profile kubernetes"}}
-				}
-			}
-			return nil
-		},
-		func() *diagnosis {
-			if prevent == "" {
-				return nil
-			}
-			return &diagnosis{Certainty: "exposed",
-				Summary: "no wrong entry found now, but gc_thresh1 keeps the kernel from retiring stale entries: a reused IP will break connections",
-				Next:    []string{prevent}}
-		},
-	} {
-		if dg := find(); dg != nil {
-			d.rep.Diagnosis = dg
-			return
-		}
-	}
-}
-
-// fromProbes diagnoses the first entry in use whose probe gave verdict k.
-func (d *doctor) fromProbes(k neigh.Verdict, prevent string) *diagnosis {
-	for i := range d.probed {
-		r := &d.probed[i]
-		if r.Verdict != k || !r.Problem() {
-			continue
-		}
-		e := r.Entry
-		sel := fmt.Sprintf("--ip %s -i %s", e.IP, e.Interface)
-		dg := &diagnosis{Certainty: "proven", Next: []string{}}
-		switch k {
-		case neigh.VerdictMismatch:
-			dg.Summary = fmt.Sprintf("stale neighbor entry for %s: cached %s, owner %s", e.IP, e.MAC, r.Answered[0])
-			if r.Corrected() {
-				dg.Summary += "; the probe's answer made the kernel correct it, for now"
-			} else {
-				dg.Next = append(dg.Next, d.prefix+"flush "+sel)
-			}
-			if prevent != "" {
-				dg.Summary += "; gc_thresh1 keeps the kernel from retiring such entries"
-				dg.Next = append(dg.Next, prevent)
-			}
-		case neigh.VerdictDuplicate:
-			dg.Summary = fmt.Sprintf("%d hosts claim %s: %s", len(r.Answered), e.IP, strings.Join(r.Answered, ", "))
-			dg.Next = append(dg.Next, d.prefix+"watch "+sel)
-		case neigh.VerdictNoAnswer:
-			dg.Summary = fmt.Sprintf("dead neighbor entry for %s: the cache holds %s, nobody answers", e.IP, e.MAC)
-			dg.Next = append(dg.Next, d.prefix+"flush "+sel)
-		}
-		return dg
-	}
-	return nil
-}
-
-// fromTrace diagnoses the first problem finding of kind k.
-func (d *doctor) fromTrace(k capture.Kind, prevent string) *diagnosis {
-	for i := range d.findings {
-		f := &d.findings[i]
-		if f.Kind != k || f.Severity != capture.Problem {
-			continue
-		}
-		switch {
-		case k == capture.SynAckToWrongMAC && len(f.SynAckTo) > 0:
-			dg := &diagnosis{Certainty: "proven",
-				Summary: fmt.Sprintf("stale neighbor entry for %s: the SYN came from %s, the SYN-ACKs went to %s",
-					f.Client.Addr(), f.ClientMAC, f.SynAckTo[0].MAC),
-				Next: []string{d.prefix + "flush --ip " + f.Client.Addr().String()}}
-			if prevent != "" {
-				dg.Next = append(dg.Next, prevent)
-			}
-			return dg
-		case k == capture.DuplicateIP:
-			return &diagnosis{Certainty: "proven",
-				Summary: fmt.Sprintf("%d hosts claim %s: %s", len(f.MACs), f.IP, strings.Join(f.MACs, ", ")),
-				Next:    []string{d.prefix + "watch --ip " + f.IP.String()}}
-		}
-	}
-	return nil
-}
-
-func worst(a, b string) string {
-	rank := map[string]int{verdictOK: 0, verdictSkipped: 0, verdictWarning: 1, verdictProblem: 2}
-	if rank[b] > rank[a] {
-		return b
-	}
-	return a
-}
-
-func limit(s []string, n int) []string {
-	if len(s) <= n {
-		return s
-	}
-	return append(s[:n:n], fmt.Sprintf("and %d more", len(s)-n))
+	return t, nil
 }
 
 // doctorView renders the report as text.
 type doctorView struct {
-	rep *doctorReport
+	rep *diagnose.Report
 	p   palette
 }
 
 func (v doctorView) render(w io.Writer) error {
 	var b strings.Builder
 	for _, ch := range v.rep.Checks {
-		verdict := ch.Verdict
+		verdict := string(ch.Verdict)
 		switch ch.Verdict {
-		case verdictProblem:
+		case diagnose.Problem:
 			verdict = v.p.red(verdict)
-		case verdictWarning:
+		case diagnose.Warning:
 			verdict = v.p.yellow(verdict)
-		case verdictOK:
+		case diagnose.OK:
 			verdict = v.p.green(verdict)
 		}
-		pad := strings.Repeat(" ", len(verdictProblem)-len(ch.Verdict))
+		pad := strings.Repeat(" ", len(diagnose.Problem)-len(ch.Verdict))
 		fmt.Fprintf(&b, "%-11s %s%s  %s\n", strings.ToUpper(ch.Name), verdict, pad, ch.Summary)
 		for _, e := range ch.Evidence {
 			fmt.Fprintf(&b, "  %s\n", e)
 		}
-		if len(ch.Next) > 0 {
-			next := make([]string, len(ch.Next))
-			for i, n := range ch.Next {
-				next[i] = v.p.bold(n)
-			}
-			fmt.Fprintf(&b, "  next: %s\n", strings.Join(next, ", then "))
+		for _, n := range ch.Next {
+			fmt.Fprintf(&b, "  next: %s\n", v.p.bold(n.String()))
 		}
 	}
 	switch dg := v.rep.Diagnosis; {
-	case dg == nil:
+	case dg == nil && v.rep.Complete:
 		b.WriteString(v.p.green("\nNo problem found.") + "\n")
+	case dg == nil:
+		b.WriteString("\nNo problem found in the checks that ran.\n")
 	default:
 		line := fmt.Sprintf("\nDIAGNOSIS (%s): %s", dg.Certainty, dg.Summary)
 		if dg.Certainty == "proven" {
@@ -656,8 +312,19 @@ func (v doctorView) render(w io.Writer) error {
 		}
 		b.WriteString(line + "\n")
 		for _, n := range dg.Next {
-			fmt.Fprintf(&b, "  run: %s\n", v.p.bold(n))
+			fmt.Fprintf(&b, "  run: %s\n", v.p.bold(n.String()))
 		}
+	}
+	if !v.rep.Complete {
+		var parts []string
+		for _, in := range v.rep.Incomplete {
+			p := strings.ToUpper(in.Check) + " skipped"
+			if in.Run != nil {
+				p += " (run: " + in.Run.String() + ")"
+			}
+			parts = append(parts, p)
+		}
+		b.WriteString(v.p.yellow("INCOMPLETE: "+strings.Join(parts, "; ")) + "\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -22,6 +22,16 @@ const (
 // problems: the exit code is ExitProblems and nothing more is printed.
 var ErrProblems = errors.New("problems found")
 
+// silentError ends a command whose output already said what went wrong:
+// nothing more is printed, and the exit code is code.
+type silentError struct {
+	err  error
+	code int
+}
+
+func (e *silentError) Error() string { return e.err.Error() }
+func (e *silentError) Unwrap() error { return e.err }
+
 // FlagError is a usage mistake: a bad flag, value or argument.
 type FlagError struct{ Err error }
 
@@ -39,6 +49,10 @@ func exitCode(err error) int {
 		return ExitOK
 	case errors.Is(err, ErrProblems):
 		return ExitProblems
+	}
+	var se *silentError
+	if errors.As(err, &se) {
+		return se.code
 	}
 	return ExitTrouble
 }

@@ -41,14 +41,18 @@ func newFlushCmd(g *globalOptions, runF func(context.Context, *flushOptions) err
   ip neigh | awk '{print $1}' | xargs -IX arp -v -i eth0 -d X
 
 without net-tools, for IPv4 and IPv6 alike, and with care. Like
-'ip neigh flush' it refuses to run without a selector: -i, --ip, --state, or
---all. PERMANENT and NOARP entries (set by hand, or by the kernel for good)
+'ip neigh flush' it refuses to run without a selector: -i, --ip, --state,
+--only-wrong, or --all. PERMANENT and NOARP entries (set by hand, or by the kernel for good)
 are kept unless --include-permanent is given. An entry that vanished between
 listing and deleting is reported as gone, not as an error.
 
---only-wrong probes the selected entries first (as 'arpdoctor verify' does)
-and deletes only the stale (mismatch) and dead (no_answer) ones: the traffic
-using good entries is left alone.
+--only-wrong probes the selected entries (all of them when it is the only
+selector) first, as 'arpdoctor verify' does, and deletes only what the
+probes proved wrong: stale (mismatch) and dead (no_answer) entries; the
+traffic using good entries is left alone. Probing can heal: the kernel
+takes the MAC from a probe's answer once the entry is old enough, and such
+an entry is kept, corrected. With --dry-run the probes still go out, so
+even a dry run may let the kernel correct entries.
 
 --every repeats the flush until Ctrl-C or SIGTERM, a pass per period,
 logging each pass on stderr (or a JSON line per pass with -o json): a
@@ -87,8 +91,8 @@ func (o *flushOptions) validate() (err error) {
 	if o.filter, err = o.entryFilter.filter(); err != nil {
 		return err
 	}
-	if !o.All && o.Interface == "" && len(o.IPs) == 0 && o.States == "" {
-		return flagErrorf("flush needs a selector: -i IF, --ip IP|CIDR, --state STATE, or --all")
+	if !o.All && !o.OnlyWrong && o.Interface == "" && len(o.IPs) == 0 && o.States == "" {
+		return flagErrorf("flush needs a selector: -i IF, --ip IP|CIDR, --state STATE, --only-wrong, or --all")
 	}
 	if o.filter.States == neigh.DefaultStates {
 		// Select every state; Flush itself keeps PERMANENT and NOARP.
@@ -107,11 +111,14 @@ func (o *flushOptions) validate() (err error) {
 }
 
 func runFlush(ctx context.Context, o *flushOptions) error {
-	c, err := neigh.Open(o.NetNS)
+	c, err := o.openNeigh(o.NetNS)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	if o.DryRun && o.OnlyWrong {
+		fmt.Fprintln(o.io.ErrOut, "dry run: nothing will be deleted, but the probes are real: the kernel may take a new MAC from their answers and so correct a stale entry itself")
+	}
 	fo := neigh.FlushOptions{DryRun: o.DryRun, IncludePermanent: o.IncludePermanent, OnlyWrong: o.OnlyWrong,
 		Probe: neigh.ProbeOptions{Timeout: o.Timeout, Retries: o.Retries}}
 	if o.Every == 0 {
@@ -179,7 +186,11 @@ func (v flushView) render(w io.Writer) error {
 	}
 	if v.verbose {
 		for _, k := range v.res.Kept {
-			fmt.Fprintf(bw, "kept %s %s %s: %s\n", k.Entry.IP, k.Entry.Interface, k.Entry.State, k.Reason)
+			why := keepText(k)
+			if k.Reason == neigh.KeptPermanent {
+				why += " (--include-permanent deletes it)"
+			}
+			fmt.Fprintf(bw, "kept %s %s %s: %s\n", k.Entry.IP, k.Entry.Interface, k.Entry.State, why)
 		}
 		for _, e := range v.res.Gone {
 			fmt.Fprintf(bw, "gone %s %s (already deleted)\n", e.IP, e.Interface)
@@ -210,7 +221,7 @@ func flushSummary(r neigh.FlushResult) string {
 	reasons := map[string]int{}
 	var order []string
 	for _, k := range r.Kept {
-		why, _, _ := strings.Cut(k.Reason, " (")
+		why := keepText(k)
 		if reasons[why] == 0 {
 			order = append(order, why)
 		}
@@ -228,4 +239,17 @@ func flushSummary(r neigh.FlushResult) string {
 		s += " (" + strings.Join(kept, "; ") + ")"
 	}
 	return s + fmt.Sprintf(", already gone %d", len(r.Gone))
+}
+
+// keepText says in a few words why an entry was kept.
+func keepText(k neigh.Kept) string {
+	switch k.Reason {
+	case neigh.KeptPermanent:
+		return k.State.String()
+	case neigh.KeptCorrected:
+		return "mismatch, corrected by the kernel from the answer"
+	case neigh.KeptNotWrong:
+		return "verdict " + string(k.Verdict)
+	}
+	return string(k.Reason)
 }

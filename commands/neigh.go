@@ -1,15 +1,13 @@
 package commands
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"net"
-	"slices"
-	"strings"
 	"time"
 
+	"github.com/arpdoctor/arpdoctor/diagnose"
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/spf13/cobra"
 )
@@ -81,7 +79,7 @@ func (o *neighOptions) validate() (err error) {
 }
 
 func runNeigh(ctx context.Context, o *neighOptions) error {
-	c, err := neigh.Open(o.NetNS)
+	c, err := o.openNeigh(o.NetNS)
 	if err != nil {
 		return err
 	}
@@ -155,61 +153,9 @@ func (v neighView) render(w io.Writer) error {
 			return err
 		}
 	}
-	_, err := fmt.Fprintln(w, v.p.faint(summaryLine(v.entries, v.tables)))
+	_, err := fmt.Fprintln(w, v.p.faint(diagnose.TableSummary(v.entries, v.tables)))
 	return err
 }
 
 // state colors a state by what it says about the neighbor.
 func (v neighView) state(s neigh.State) string { return stateColor(v.p, s, s.String()) }
-
-// summaryLine counts entries by state, in the kernel's order of states,
-// and adds the gc thresholds of the tables given.
-func summaryLine(entries []neigh.Entry, tables []neigh.Table) string {
-	counts := map[neigh.State]int{}
-	var order []neigh.State
-	for _, e := range entries {
-		if counts[e.State] == 0 {
-			order = append(order, e.State)
-		}
-		counts[e.State]++
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d %s", len(entries), plural(len(entries), "entry", "entries"))
-	if len(order) > 0 {
-		sortStates(order)
-		b.WriteString(":")
-		for i, s := range order {
-			if i > 0 {
-				b.WriteString(",")
-			}
-			fmt.Fprintf(&b, " %d %s", counts[s], s)
-		}
-	}
-	for i, t := range tables {
-		if i == 0 {
-			b.WriteString("; gc_thresh1/2/3")
-		} else {
-			b.WriteString(",")
-		}
-		fmt.Fprintf(&b, " %s %d/%d/%d", t.Family, t.Thresh1, t.Thresh2, t.Thresh3)
-	}
-	return b.String()
-}
-
-// sortStates orders states as the kernel numbers them, NONE last.
-func sortStates(ss []neigh.State) {
-	key := func(s neigh.State) int {
-		if s == neigh.None {
-			return 1 << 16
-		}
-		return int(s)
-	}
-	slices.SortFunc(ss, func(a, b neigh.State) int { return cmp.Compare(key(a), key(b)) })
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/arpdoctor/arpdoctor/capture"
 	"github.com/spf13/cobra"
 )
 
@@ -23,7 +24,16 @@ type globalOptions struct {
 	Color string
 	// color is Color resolved against the terminal and the environment.
 	color bool
+	seams
 }
+
+// seams are how commands reach the kernel; tests replace them.
+type seams struct {
+	openNeigh   func(netns string) (neighClient, error)
+	openCapture func(netns, ifname string, f capture.Filter) (*liveCapture, error)
+}
+
+func kernelSeams() seams { return seams{openNeigh: openNeigh, openCapture: openLiveCapture} }
 
 const outputsAnnotation = "arpdoctor/outputs"
 
@@ -34,8 +44,10 @@ func outputs(formats ...string) map[string]string {
 }
 
 // NewRootCmd builds the arpdoctor command tree writing to ios.
-func NewRootCmd(ios *IOStreams) *cobra.Command {
-	g := &globalOptions{io: ios}
+func NewRootCmd(ios *IOStreams) *cobra.Command { return newRootCmd(ios, kernelSeams()) }
+
+func newRootCmd(ios *IOStreams, s seams) *cobra.Command {
+	g := &globalOptions{io: ios, seams: s}
 	root := &cobra.Command{
 		Use:   "arpdoctor",
 		Short: "Diagnose and fix Linux ARP and neighbor-cache problems",
@@ -108,13 +120,18 @@ func (g *globalOptions) resolve(cmd *cobra.Command) error {
 // Main runs the command line args and returns the exit code. Errors are
 // printed here, once, on one line.
 func Main(ctx context.Context, ios *IOStreams, args []string) int {
-	root := NewRootCmd(ios)
+	return mainWith(ctx, ios, kernelSeams(), args)
+}
+
+func mainWith(ctx context.Context, ios *IOStreams, s seams, args []string) int {
+	root := newRootCmd(ios, s)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
-	if err == nil || errors.Is(err, ErrProblems) {
+	var se *silentError
+	if err == nil || errors.Is(err, ErrProblems) || errors.As(err, &se) {
 		return exitCode(err)
 	}
-	msg := oneLine(err.Error())
+	msg := withHint(err)
 	var fe *FlagError
 	if errors.As(err, &fe) || isUsageError(err) {
 		msg += fmt.Sprintf(" (see '%s --help')", cmd.CommandPath())

@@ -6,13 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/arpdoctor/arpdoctor/capture"
+	"github.com/arpdoctor/arpdoctor/diagnose"
+	"github.com/arpdoctor/arpdoctor/internal/words"
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/spf13/cobra"
 )
@@ -166,18 +167,16 @@ func runTrace(ctx context.Context, o *traceOptions) error {
 	var host capture.HostView
 	live := o.Interface != ""
 	if live {
-		src, err := capture.OpenLive(capture.LiveConfig{NetNS: o.NetNS, Interface: o.Interface, Filter: o.filter})
+		lc, err := o.openCapture(o.NetNS, o.Interface, o.filter)
 		if err != nil {
 			return err
 		}
-		sources = append(sources, src)
-		kv, err := capture.OpenKernelView(o.NetNS, o.Interface)
-		if err != nil {
-			fmt.Fprintf(o.io.ErrOut, "arpdoctor: warning: findings will not show the kernel's neighbor entries: %s\n", oneLine(err.Error()))
-		} else {
-			defer kv.Close()
-			host = kv
+		defer lc.Close()
+		host = lc.Host
+		if lc.HostErr != nil {
+			fmt.Fprintf(o.io.ErrOut, "arpdoctor: warning: findings will not show the kernel's neighbor entries: %s\n", oneLine(lc.HostErr.Error()))
 		}
+		sources = append(sources, lc.Source) // closed twice: harmless
 	} else {
 		for _, path := range o.Reads {
 			var src capture.Source
@@ -341,36 +340,13 @@ func seenIn(f *capture.Finding) []string {
 	return []string{f.Source}
 }
 
-// nextCommands are what to run about a problem: prove the entry wrong,
-// then flush it. They run on the host that holds the entry, in the
-// namespace traced.
+// nextCommands are what to run about a problem.
 func (v *traceView) nextCommands(f *capture.Finding) []string {
-	if f.Severity != capture.Problem {
-		return nil
+	var out []string
+	for _, c := range diagnose.TraceNext(f, v.netns) {
+		out = append(out, c.String())
 	}
-	var ip netip.Addr
-	var flush bool
-	switch f.Kind {
-	case capture.SynAckToWrongMAC:
-		ip, flush = f.Client.Addr(), true
-	case capture.UnansweredARPProbe:
-		ip, flush = f.IP, true
-	case capture.SynAckUnacknowledged:
-		ip = f.Client.Addr()
-	case capture.DuplicateIP:
-		ip = f.IP
-	default:
-		return nil
-	}
-	ns := ""
-	if v.netns != "" {
-		ns = "--netns " + v.netns + " "
-	}
-	cmds := []string{fmt.Sprintf("arpdoctor %sverify --ip %s", ns, ip)}
-	if flush {
-		cmds = append(cmds, fmt.Sprintf("arpdoctor %sflush --ip %s", ns, ip))
-	}
-	return cmds
+	return out
 }
 
 func (v *traceView) summary(s *capture.Summary) {
@@ -386,13 +362,13 @@ func (v *traceView) summary(s *capture.Summary) {
 	for _, n := range s.Handshakes {
 		total += n
 	}
-	problems := fmt.Sprintf("%d %s", s.Problems, plural(s.Problems, "problem", "problems"))
+	problems := fmt.Sprintf("%d %s", s.Problems, words.Plural(s.Problems, "problem", "problems"))
 	if s.Problems > 0 {
 		problems = v.p.red(problems)
 	} else {
 		problems = v.p.green(problems)
 	}
-	fmt.Fprintf(w, "%s %d %s%s; %s\n", v.p.bold("summary:"), total, plural(total, "handshake", "handshakes"),
+	fmt.Fprintf(w, "%s %d %s%s; %s\n", v.p.bold("summary:"), total, words.Plural(total, "handshake", "handshakes"),
 		countsByKind(s.Handshakes), problems)
 	if n := countsByKind(s.Neighbors); n != "" {
 		fmt.Fprintf(w, "neighbors%s\n", n)
@@ -405,7 +381,7 @@ func (v *traceView) summary(s *capture.Summary) {
 		fmt.Fprintf(w, "top peers with problems: %s\n", strings.Join(peers, ", "))
 	}
 	for _, src := range s.Sources {
-		line := fmt.Sprintf("%s: %d %s, %d passed the filter", src.Name, src.Packets, plural(src.Packets, "packet", "packets"), src.Matched)
+		line := fmt.Sprintf("%s: %d %s, %d passed the filter", src.Name, src.Packets, words.Plural(src.Packets, "packet", "packets"), src.Matched)
 		if src.Undecodable > 0 {
 			line += fmt.Sprintf(", %d undecodable", src.Undecodable)
 		}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/arpdoctor/arpdoctor/diagnose"
+	"github.com/arpdoctor/arpdoctor/internal/words"
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/spf13/cobra"
 )
@@ -49,13 +51,18 @@ unprobed. The kernel learns from the answers as well and may correct a stale
 entry on its own: the report shows each entry as it was before probing, and
 -o wide or json as it is after.
 
-Without --fix nothing in the cache is changed by arpdoctor. With --fix, a
-mismatch is replaced by the MAC that answered and a dead entry is deleted;
-PERMANENT entries only with --include-permanent; duplicates are left for a
-person to settle.
+Without --fix nothing in the cache is changed by arpdoctor, but probing
+can heal: the kernel takes the MAC from a probe's answer once the entry
+is old enough, so a stale entry may be corrected by the probe that proves
+it stale; the report says so when it happens. With --fix, a mismatch the
+kernel has not corrected is replaced by the MAC that answered and a dead
+entry (no answer, whatever its state) is deleted, as 'flush --only-wrong'
+deletes them; PERMANENT entries only with --include-permanent; duplicates
+are left for a person to settle.
 
 Exit code 1 when an entry is a mismatch or a duplicate, or gets no answer
-while the kernel counts it usable (REACHABLE, STALE, DELAY, PROBE).
+while the kernel counts it usable (REACHABLE, STALE, DELAY, PROBE); with
+--fix, 1 only when something is still wrong after fixing.
 Probing needs CAP_NET_RAW, --fix CAP_NET_ADMIN.`,
 		Example: `  arpdoctor verify
   arpdoctor verify --ip 192.0.2.50
@@ -105,7 +112,7 @@ func (o *verifyOptions) validate() (err error) {
 }
 
 func runVerify(ctx context.Context, o *verifyOptions) error {
-	c, err := neigh.Open(o.NetNS)
+	c, err := o.openNeigh(o.NetNS)
 	if err != nil {
 		return err
 	}
@@ -126,11 +133,11 @@ func runVerify(ctx context.Context, o *verifyOptions) error {
 		}
 	}
 	if o.Output == "json" {
-		views := make([]verifyJSON, len(results))
+		records := make([]diagnose.ProbeRecord, len(results))
 		for i := range results {
-			views[i] = newVerifyJSON(&results[i])
+			records[i] = diagnose.NewProbeRecord(&results[i])
 		}
-		if err := writeJSON(o.io.Out, views); err != nil {
+		if err := writeJSON(o.io.Out, records); err != nil {
 			return err
 		}
 	} else {
@@ -145,39 +152,13 @@ func runVerify(ctx context.Context, o *verifyOptions) error {
 		}
 	}
 	for i := range results {
-		if results[i].Problem() {
+		r := &results[i]
+		// After --fix, what is left wrong is what counts.
+		if r.Problem() && (!o.Fix || !r.Fix.Fixed()) {
 			return ErrProblems
 		}
 	}
 	return nil
-}
-
-// verifyJSON is a probe result as -o json writes it.
-type verifyJSON struct {
-	IP           string   `json:"ip"`
-	Interface    string   `json:"interface"`
-	StateBefore  string   `json:"state_before"`
-	CachedMAC    string   `json:"cached_mac"`
-	AnsweredMACs []string `json:"answered_macs"`
-	Verdict      string   `json:"verdict"`
-	Problem      bool     `json:"problem"`
-	StateAfter   string   `json:"state_after"`
-	MACAfter     string   `json:"mac_after"`
-	Fix          string   `json:"fix,omitempty"`
-	Unprobed     string   `json:"unprobed,omitempty"`
-}
-
-func newVerifyJSON(r *neigh.ProbeResult) verifyJSON {
-	v := verifyJSON{IP: r.Entry.IP.String(), Interface: r.Entry.Interface, StateBefore: r.Entry.State.String(),
-		CachedMAC: r.Entry.MAC, AnsweredMACs: r.Answered, Verdict: string(r.Verdict), Problem: r.Problem(),
-		StateAfter: "gone", Fix: r.Fix, Unprobed: r.Unprobed}
-	if v.AnsweredMACs == nil {
-		v.AnsweredMACs = []string{}
-	}
-	if r.After != nil {
-		v.StateAfter, v.MACAfter = r.After.State.String(), r.After.MAC
-	}
-	return v
 }
 
 type verifyView struct {
@@ -217,7 +198,7 @@ func (v verifyView) render(w, notes io.Writer) error {
 			row = append(row, now)
 		}
 		if v.fix {
-			row = append(row, r.Fix)
+			row = append(row, diagnose.FixText(r))
 		}
 		t.add(row...)
 	}
@@ -232,14 +213,26 @@ func (v verifyView) render(w, notes io.Writer) error {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
 		}
 	}
-	summary := fmt.Sprintf("%d %s probed in %s", len(v.results), plural(len(v.results), "entry", "entries"), v.took.Round(10*time.Millisecond))
+	summary := fmt.Sprintf("%s probed in %s", words.Count(len(v.results), "entry", "entries"), v.took.Round(10*time.Millisecond))
 	if len(parts) > 0 {
 		summary += ": " + strings.Join(parts, ", ")
 	}
 	out := v.p.faint(summary) + "\n"
 	for i := range v.results {
-		if n := v.note(&v.results[i]); n != "" {
-			out += n + "\n"
+		r := &v.results[i]
+		note, next := diagnose.ProbeNote(r, v.netns, v.fix)
+		if note == "" {
+			continue
+		}
+		if r.Problem() {
+			note = v.p.red(note)
+		}
+		out += note + "\n"
+		for _, n := range next {
+			out += "  next: " + n.String() + "\n"
+		}
+		if r.Fix == neigh.FixKeptPermanent {
+			out += "  kept: it is PERMANENT; --include-permanent lets --fix change it\n"
 		}
 	}
 	_, err := io.WriteString(notes, out)
@@ -255,49 +248,4 @@ func (v verifyView) verdict(r *neigh.ProbeResult) string {
 		return v.p.green(s)
 	}
 	return s
-}
-
-// note explains a problem, or why an entry was not probed, and names the
-// next command.
-func (v verifyView) note(r *neigh.ProbeResult) string {
-	if r.Verdict == neigh.VerdictUnprobed {
-		return fmt.Sprintf("%s: not probed: %s", r.Entry.IP, r.Unprobed)
-	}
-	if !r.Problem() {
-		return ""
-	}
-	e := r.Entry
-	netns := ""
-	if v.netns != "" {
-		netns = "--netns " + v.netns + " "
-	}
-	sel := fmt.Sprintf("--ip %s -i %s", e.IP, e.Interface)
-	switch r.Verdict {
-	case neigh.VerdictMismatch:
-		cached := e.MAC
-		if cached == "" {
-			cached = "no MAC (" + e.State.String() + ")"
-		}
-		msg := fmt.Sprintf("%s: the cache says %s but %s answers: the entry is stale", e.IP, cached, r.Answered[0])
-		if r.Corrected() {
-			msg += "; the kernel took the new MAC from the answer"
-		} else if !v.fix {
-			msg += fmt.Sprintf("; fix it: arpdoctor %sverify --fix %s (or arpdoctor %sflush %s)", netns, sel, netns, sel)
-		}
-		if e.State != neigh.Permanent {
-			// Settings cannot keep a hand-set entry from going stale.
-			msg += fmt.Sprintf("; prevent it: arpdoctor %ssysctl check", netns)
-		}
-		return v.p.red(msg)
-	case neigh.VerdictNoAnswer:
-		msg := fmt.Sprintf("%s: nobody answers, yet the cache holds it as %s with %s: the entry is dead", e.IP, e.State, e.MAC)
-		if !v.fix {
-			msg += fmt.Sprintf("; remove it: arpdoctor %sflush %s", netns, sel)
-		}
-		return v.p.red(msg)
-	case neigh.VerdictDuplicate:
-		return v.p.red(fmt.Sprintf("%s: %d hosts answer (%s): two machines claim this IP; find the one that should not have it (arpdoctor %swatch %s shows flip-flops)",
-			e.IP, len(r.Answered), strings.Join(r.Answered, ", "), netns, sel))
-	}
-	return ""
 }

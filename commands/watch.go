@@ -98,7 +98,7 @@ func problemEvent(k neigh.EventKind) bool {
 }
 
 func runWatch(ctx context.Context, o *watchOptions) error {
-	c, err := neigh.Open(o.NetNS)
+	c, err := o.openNeigh(o.NetNS)
 	if err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 }
 
 // watchLines writes one JSON line per event, each batch flushed at once.
-func watchLines(ctx context.Context, c *neigh.Client, wo neigh.WatchOptions, w io.Writer, note func([]neigh.Event)) error {
+func watchLines(ctx context.Context, c neighClient, wo neigh.WatchOptions, w io.Writer, note func([]neigh.Event)) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var buf []byte
 	return c.Watch(ctx, wo, func(evs []neigh.Event) error {
@@ -145,7 +145,7 @@ func watchLines(ctx context.Context, c *neigh.Client, wo neigh.WatchOptions, w i
 
 // watchFullScreen draws the view on the terminal's alternate screen until
 // ctx ends, and gives the terminal back as it found it.
-func watchFullScreen(ctx context.Context, c *neigh.Client, wo neigh.WatchOptions, o *watchOptions, note func([]neigh.Event)) error {
+func watchFullScreen(ctx context.Context, c neighClient, wo neigh.WatchOptions, o *watchOptions, note func([]neigh.Event)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan []neigh.Event, 64)

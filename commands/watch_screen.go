@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/arpdoctor/arpdoctor/diagnose"
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/fatih/color"
 )
@@ -89,7 +90,7 @@ func (s *watchScreen) render(now time.Time, width, height int) []string {
 		head += " · netns " + s.netns
 	}
 	head += " · " + now.Format("15:04:05")
-	lines := []string{s.p.bold(fit(head, width)), fit(summaryLine(entries, s.tables), width), ""}
+	lines := []string{s.p.bold(fit(head, width)), fit(diagnose.TableSummary(entries, s.tables), width), ""}
 
 	// The event pane takes up to a third of the screen and the table the
 	// rest, but a small screen shows a few rows of the table first.

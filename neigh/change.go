@@ -42,7 +42,7 @@ func (c *Client) Replace(e Entry, mac string, state State) error {
 
 func changeError(step string, e Entry, err error) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		return &PrivilegeError{Op: fmt.Sprintf("%s the entry for %s", step, e.IP), Cap: "CAP_NET_ADMIN", Hint: hintRoot}
+		return &PrivilegeError{Op: fmt.Sprintf("%s the entry for %s", step, e.IP), Cap: CapNetAdmin}
 	}
 	return fmt.Errorf("%s the entry for %s on %s: %w", step, e.IP, e.Interface, err)
 }

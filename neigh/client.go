@@ -22,6 +22,9 @@ type conn interface {
 	addrs(f func(msg []byte)) error
 	// routes dumps RTM_NEWROUTE messages; body is the struct rtmsg.
 	routes(body []byte, f func(msg []byte)) error
+	// getRoute asks for the route to one destination (body: struct rtmsg
+	// and RTA_DST) and calls f with the RTM_NEWROUTE answer.
+	getRoute(body []byte, f func(msg []byte)) error
 	// neighbors dumps RTM_NEWNEIGH messages of one family (unix.AF_INET,
 	// AF_INET6) or both (AF_UNSPEC).
 	neighbors(family int, f func(msg []byte)) error
@@ -40,6 +43,9 @@ type Client struct {
 	conn conn
 	// hz is USER_HZ, the unit of NDA_CACHEINFO ages.
 	hz int64
+	// newProber replaces the ARP and NDP sockets in tests; nil opens the
+	// real ones.
+	newProber func(l link, family Family, addrs []netip.Prefix) (prober, error)
 }
 
 // Open connects to the kernel's neighbor table in the namespace named by
@@ -69,6 +75,9 @@ func (c *Client) Close() error {
 
 // NetNS is the namespace the client reads.
 func (c *Client) NetNS() *NetNS { return c.ns }
+
+// Do runs f on an OS thread inside the client's namespace (see NetNS.Do).
+func (c *Client) Do(f func() error) error { return c.ns.Do(f) }
 
 // InterfaceError says an interface named in a filter does not exist.
 type InterfaceError struct {
@@ -246,6 +255,10 @@ func (c netlinkConn) addrs(f func([]byte)) error {
 
 func (c netlinkConn) routes(body []byte, f func([]byte)) error {
 	return c.s.dump(unix.RTM_GETROUTE, body, unix.RTM_NEWROUTE, f)
+}
+
+func (c netlinkConn) getRoute(body []byte, f func([]byte)) error {
+	return c.s.exchange(unix.RTM_GETROUTE, unix.NLM_F_ACK, body, unix.RTM_NEWROUTE, f)
 }
 
 func (c netlinkConn) neighbors(family int, f func([]byte)) error {

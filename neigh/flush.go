@@ -33,17 +33,27 @@ type FlushResult struct {
 
 // Kept is an entry a flush left alone, and why.
 type Kept struct {
-	Entry  Entry
-	Reason string
+	Entry
+	Reason KeepReason `json:"reason"`
+	// Verdict is the probe's, when the flush probed (OnlyWrong).
+	Verdict Verdict `json:"verdict,omitempty"`
 }
 
-// MarshalJSON writes the entry's object with a "reason" key added.
-func (k Kept) MarshalJSON() ([]byte, error) {
-	b := k.Entry.AppendJSON(nil)
-	b = append(b[:len(b)-1], `,"reason":`...)
-	b = appendJSONString(b, k.Reason)
-	return append(b, '}'), nil
-}
+// KeepReason says why a flush kept an entry.
+type KeepReason string
+
+// Why a flush keeps an entry.
+const (
+	// KeptPermanent: a PERMANENT or NOARP entry, set by hand or by the
+	// kernel for good, and IncludePermanent was not given.
+	KeptPermanent KeepReason = "permanent"
+	// KeptCorrected: the probe proved it stale, and the kernel took the
+	// answering MAC from the answer itself.
+	KeptCorrected KeepReason = "corrected_by_kernel"
+	// KeptNotWrong: the probe did not prove it wrong (OnlyWrong); Verdict
+	// says what it found.
+	KeptNotWrong KeepReason = "not_wrong"
+)
 
 // Flush deletes the entries that match f, over netlink, like
 // `ip neigh flush` but IPv4 and IPv6 alike and keeping PERMANENT and
@@ -57,7 +67,7 @@ func (c *Client) Flush(ctx context.Context, f Filter, o FlushOptions) (FlushResu
 	var candidates []Entry
 	for _, e := range entries {
 		if e.State&(Permanent|NoARP) != 0 && !o.IncludePermanent {
-			res.Kept = append(res.Kept, Kept{e, e.State.String() + " (--include-permanent deletes it)"})
+			res.Kept = append(res.Kept, Kept{Entry: e, Reason: KeptPermanent})
 			continue
 		}
 		candidates = append(candidates, e)
@@ -72,11 +82,11 @@ func (c *Client) Flush(ctx context.Context, f Filter, o FlushOptions) (FlushResu
 		for _, r := range probed {
 			switch {
 			case r.Corrected():
-				res.Kept = append(res.Kept, Kept{r.Entry, "mismatch, corrected by the kernel from the answer"})
-			case r.Verdict == VerdictMismatch || r.Verdict == VerdictNoAnswer:
+				res.Kept = append(res.Kept, Kept{Entry: r.Entry, Reason: KeptCorrected, Verdict: r.Verdict})
+			case r.Wrong():
 				candidates = append(candidates, r.Entry)
 			default:
-				res.Kept = append(res.Kept, Kept{r.Entry, "verdict " + string(r.Verdict)})
+				res.Kept = append(res.Kept, Kept{Entry: r.Entry, Reason: KeptNotWrong, Verdict: r.Verdict})
 			}
 		}
 	}

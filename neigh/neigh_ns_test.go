@@ -150,7 +150,10 @@ func TestListEveryState(t *testing.T) {
 
 func TestListFiltersInKernelTable(t *testing.T) {
 	h := stateLab(t)
-	staleDelayProbe, _ := neigh.ParseStates("stale,delay,probe")
+	staleDelayProbe, err := neigh.ParseStates("stale,delay,probe")
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		f    neigh.Filter

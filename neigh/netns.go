@@ -62,7 +62,7 @@ func netnsError(spec, path, step string, err error) error {
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("network namespace %s not found", path)
 	case errors.Is(err, unix.EPERM):
-		return &PrivilegeError{Op: step + " network namespace " + path, Cap: "CAP_SYS_ADMIN", Hint: hintRoot}
+		return &PrivilegeError{Op: step + " network namespace " + path, Cap: CapSysAdmin}
 	}
 	return fmt.Errorf("%s network namespace %s: %w", step, path, err)
 }

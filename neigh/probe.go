@@ -53,8 +53,42 @@ type ProbeResult struct {
 	Verdict Verdict
 	// Unprobed says why the entry was not probed (VerdictUnprobed).
 	Unprobed string
-	// Fix says what Fix did to the entry, "" when it did nothing.
-	Fix string
+	// Fix says what Fix did to the entry; "" when Fix was not run.
+	Fix FixOutcome
+}
+
+// FixOutcome says what Fix did to one entry, and why.
+type FixOutcome string
+
+// What Fix does, entry by entry.
+const (
+	// FixNothingWrong: the probe found nothing to fix (ok, or not probed).
+	FixNothingWrong FixOutcome = "nothing_wrong"
+	// FixReplaced: a stale entry now holds the MAC that answered.
+	FixReplaced FixOutcome = "replaced"
+	// FixDeleted: a dead entry was deleted.
+	FixDeleted FixOutcome = "deleted"
+	// FixCorrectedByKernel: the kernel took the answering MAC itself, from
+	// the probe's answer, before Fix ran: nothing left to do.
+	FixCorrectedByKernel FixOutcome = "corrected_by_kernel"
+	// FixAlreadyGone: the dead entry had left the table by itself.
+	FixAlreadyGone FixOutcome = "already_gone"
+	// FixKeptPermanent: a wrong PERMANENT entry, kept because the caller
+	// did not include permanent entries.
+	FixKeptPermanent FixOutcome = "kept_permanent"
+	// FixKeptDuplicate: several MACs answer; which owner is right is for a
+	// person to say.
+	FixKeptDuplicate FixOutcome = "kept_duplicate"
+)
+
+// Fixed reports whether, after Fix, the entry is no longer wrong: it was
+// fine, or it was replaced, deleted or corrected.
+func (o FixOutcome) Fixed() bool {
+	switch o {
+	case FixNothingWrong, FixReplaced, FixDeleted, FixCorrectedByKernel, FixAlreadyGone:
+		return true
+	}
+	return false
 }
 
 // Problem reports whether the verdict is a problem: a stale or contested
@@ -86,7 +120,8 @@ const (
 )
 
 // prober sends requests for IPs of one family on one interface and hears
-// the answers.
+// the answers. The real ones speak ARP and NDP on the wire; tests give
+// fakes that answer as they are told.
 type prober interface {
 	send(ip netip.Addr) error
 	// answers delivers (IP, MAC) pairs until close, or until done is
@@ -154,14 +189,7 @@ func (c *Client) Probe(ctx context.Context, entries []Entry, o ProbeOptions) ([]
 		var p prober
 		err := errors.New("the interface is gone")
 		if ok {
-			err = c.ns.Do(func() (err error) {
-				if g.family == Inet6 {
-					p, err = openNDP(link)
-				} else {
-					p, err = openARP(link, addrs[g.ifindex])
-				}
-				return err
-			})
+			p, err = c.openProber(link, g.family, addrs[g.ifindex])
 		}
 		if err != nil {
 			err = probeError(link.name, err)
@@ -304,9 +332,23 @@ func (c *Client) fillAfter(results []ProbeResult) error {
 	return nil
 }
 
-// Fix acts on the verdicts: a mismatch is replaced by the one MAC that
-// answered (REACHABLE: it just answered), a dead entry the kernel still
-// counts as usable (no_answer, not FAILED or INCOMPLETE) is deleted. A
+// Wrong reports whether probing proved the entry wrong: stale (another MAC
+// answered, and the kernel has not taken it yet) or dead (nobody answered).
+// Fix and a flush of wrong entries act on exactly these. A dead FAILED or
+// INCOMPLETE entry is wrong without being a Problem: the kernel already
+// knows nobody answers, but the entry is worth removing all the same.
+func (r *ProbeResult) Wrong() bool {
+	switch r.Verdict {
+	case VerdictMismatch:
+		return !r.Corrected()
+	case VerdictNoAnswer:
+		return true
+	}
+	return false
+}
+
+// Fix acts on the verdicts: a stale entry is replaced by the one MAC that
+// answered (REACHABLE: it just answered), a dead entry is deleted. A
 // duplicate is left alone: which owner is right is for a person to say.
 // PERMANENT entries are changed only with includePermanent. Each result's
 // Fix says what was done, and After what the entry is now. Fixing needs
@@ -315,23 +357,21 @@ func (c *Client) Fix(results []ProbeResult, includePermanent bool) error {
 	for i := range results {
 		r := &results[i]
 		e := r.Entry
-		// A dead PERMANENT entry was set by someone on purpose and does not
-		// count as a problem (its verdict says what it is); with
-		// includePermanent it goes all the same.
-		deadPermanent := r.Verdict == VerdictNoAnswer && e.State == Permanent
-		if !r.Problem() && !(deadPermanent && includePermanent) {
+		switch {
+		case r.Verdict == VerdictDuplicate:
+			r.Fix = FixKeptDuplicate
+			continue
+		case r.Corrected():
+			r.Fix = FixCorrectedByKernel
+			continue
+		case !r.Wrong():
+			r.Fix = FixNothingWrong
+			continue
+		case e.State == Permanent && !includePermanent:
+			r.Fix = FixKeptPermanent
 			continue
 		}
-		if e.State == Permanent && !includePermanent {
-			r.Fix = "kept: PERMANENT (--include-permanent changes it)"
-			continue
-		}
-		switch r.Verdict {
-		case VerdictMismatch:
-			if r.Corrected() {
-				r.Fix = "none needed: the kernel learned " + r.Answered[0] + " from the answer"
-				continue
-			}
+		if r.Verdict == VerdictMismatch {
 			state := Reachable
 			if e.State == Permanent {
 				state = Permanent
@@ -339,18 +379,16 @@ func (c *Client) Fix(results []ProbeResult, includePermanent bool) error {
 			if err := c.Replace(e, r.Answered[0], state); err != nil {
 				return err
 			}
-			r.Fix = "replaced: " + r.Answered[0]
-		case VerdictNoAnswer:
-			switch err := c.Delete(e); {
-			case errors.Is(err, ErrGone):
-				r.Fix = "none needed: already gone"
-			case err != nil:
-				return err
-			default:
-				r.Fix = "deleted"
-			}
-		case VerdictDuplicate:
-			r.Fix = "kept: " + fmt.Sprint(len(r.Answered)) + " MACs answer; find out which host should own the IP"
+			r.Fix = FixReplaced
+			continue
+		}
+		switch err := c.Delete(e); {
+		case errors.Is(err, ErrGone):
+			r.Fix = FixAlreadyGone
+		case err != nil:
+			return err
+		default:
+			r.Fix = FixDeleted
 		}
 	}
 	return c.fillAfter(results)

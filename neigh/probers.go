@@ -17,9 +17,26 @@ import (
 
 func probeError(ifname string, err error) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		return &PrivilegeError{Op: "probing on " + ifname, Cap: "CAP_NET_RAW", Hint: hintNetRaw}
+		return &PrivilegeError{Op: "probing on " + ifname, Cap: CapNetRaw}
 	}
 	return fmt.Errorf("probing on %s: %w", ifname, err)
+}
+
+// openProber opens the prober for one family on one interface, inside
+// the client's namespace: the socket stays there after Do returns.
+func (c *Client) openProber(l link, family Family, addrs []netip.Prefix) (p prober, err error) {
+	if c.newProber != nil {
+		return c.newProber(l, family, addrs)
+	}
+	err = c.ns.Do(func() (err error) {
+		if family == Inet6 {
+			p, err = openNDP(l)
+		} else {
+			p, err = openARP(l, addrs)
+		}
+		return err
+	})
+	return p, err
 }
 
 // arpProber speaks ARP on one interface through an AF_PACKET socket.

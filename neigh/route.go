@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"golang.org/x/sys/unix"
 )
@@ -69,4 +70,62 @@ func defaultRouteOIF(m []byte) int {
 		return 0
 	}
 	return oif
+}
+
+// Route is the kernel's answer to "how is this IP reached", as
+// `ip route get IP` gives it.
+type Route struct {
+	// IfIndex is the outgoing interface.
+	IfIndex int
+	// Gateway is the next hop; invalid when the IP is on the link.
+	Gateway netip.Addr
+	// Local says the IP is the host's own address (RTN_LOCAL).
+	Local bool
+}
+
+// RouteTo asks the kernel how ip is reached from the client's namespace,
+// as `ip route get` does.
+func (c *Client) RouteTo(ip netip.Addr) (Route, error) {
+	body := make([]byte, unix.SizeofRtMsg)
+	body[0] = unix.AF_INET
+	if ip.Is6() && !ip.Is4In6() {
+		body[0] = unix.AF_INET6
+	}
+	ip = ip.Unmap()
+	body[1] = byte(ip.BitLen()) // rtm_dst_len
+	body = appendAttr(body, unix.RTA_DST, ip.AsSlice())
+	var r Route
+	found := false
+	err := c.conn.getRoute(body, func(m []byte) {
+		if !found {
+			r, found = parseRoute(m), true
+		}
+	})
+	if err != nil {
+		return Route{}, fmt.Errorf("looking up the route to %s: %w", ip, err)
+	}
+	if !found {
+		return Route{}, fmt.Errorf("looking up the route to %s: no answer", ip)
+	}
+	return r, nil
+}
+
+// parseRoute reads an RTM_NEWROUTE payload.
+func parseRoute(m []byte) Route {
+	var r Route
+	if len(m) < unix.SizeofRtMsg {
+		return r
+	}
+	r.Local = m[7] == unix.RTN_LOCAL
+	attrs(m[unix.SizeofRtMsg:], func(t uint16, v []byte) {
+		switch t {
+		case unix.RTA_OIF:
+			r.IfIndex = int(u32(v))
+		case unix.RTA_GATEWAY:
+			if a, ok := netip.AddrFromSlice(v); ok {
+				r.Gateway = a
+			}
+		}
+	})
+	return r
 }

@@ -122,8 +122,18 @@ func TestParseProcStats(t *testing.T) {
 			t.Errorf("%q: no error", bad)
 		}
 	}
-	if _, err := ReadProcStats("/", "arp_cache"); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("reading this machine's counters: %v", err)
+	got, err = ReadProcStats("testdata/proc-root", "arp_cache")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = ProcStats{"entries": 4, "allocs": 0x11, "destroys": 2, "lookups": 0x110, "hits": 0x99, "res_failed": 4,
+		"periodic_gc_runs": 7, "unresolved_discards": 6, "hash_grows": 0, "rcv_probes_mcast": 0, "rcv_probes_ucast": 0,
+		"forced_gc_runs": 0, "table_fulls": 0}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("testdata/proc-root (-want +got):\n%s", diff)
+	}
+	if _, err := ReadProcStats("testdata/proc-root", "ndisc_cache"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing table: err = %v, want fs.ErrNotExist", err)
 	}
 }
 

@@ -1,0 +1,323 @@
+package diagnose
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/arpdoctor/arpdoctor/capture"
+	"github.com/arpdoctor/arpdoctor/internal/words"
+	"github.com/arpdoctor/arpdoctor/neigh"
+	"github.com/arpdoctor/arpdoctor/sysctl"
+)
+
+// Assess turns the facts into checks, in the order they ran, and the
+// diagnosis. Only what was gathered is assessed: a nil Trace or Verify
+// adds no check.
+func Assess(f *Facts) *Report {
+	a := &assessment{f: f, rep: &Report{NetNS: f.NetNS, OK: true, Complete: true, Incomplete: []Incomplete{}, Checks: []Check{}}}
+	a.settings()
+	a.table()
+	a.statistics()
+	if f.Trace != nil {
+		a.trace()
+	}
+	if f.Verify != nil {
+		a.verify()
+	}
+	a.diagnose()
+	for _, ch := range a.rep.Checks {
+		if ch.Verdict == Problem {
+			a.rep.OK = false
+		}
+	}
+	a.rep.Complete = len(a.rep.Incomplete) == 0
+	return a.rep
+}
+
+type assessment struct {
+	f   *Facts
+	rep *Report
+}
+
+func (a *assessment) add(ch Check) {
+	if ch.Evidence == nil {
+		ch.Evidence = []string{}
+	}
+	if ch.Next == nil {
+		ch.Next = []Command{}
+	}
+	a.rep.Checks = append(a.rep.Checks, ch)
+}
+
+// skip records a check that could not run, and what would complete it.
+func (a *assessment) skip(ch Check, err error, run *Command) {
+	ch.Verdict = Skipped
+	if run != nil {
+		ch.Next = []Command{*run}
+	}
+	a.add(ch)
+	a.rep.Incomplete = append(a.rep.Incomplete, Incomplete{Check: ch.Name, Why: words.OneLine(err.Error()), Run: run})
+}
+
+// tableRule tells the rules about the table's use and counters, which
+// have checks of their own, from the settings.
+func tableRule(id string) bool {
+	switch id {
+	case sysctl.RuleTableUsage, sysctl.RuleTableFull, sysctl.RuleForcedGC:
+		return true
+	}
+	return false
+}
+
+func (a *assessment) settings() {
+	f := a.f
+	ch := Check{Name: CheckSettings, Verdict: OK}
+	if f.Settings == nil {
+		err := f.SettingsErr
+		if err == nil {
+			err = errors.New("the settings were not read")
+		}
+		ch.Summary = "the settings could not be read: " + words.OneLine(err.Error())
+		run := In(f.NetNS, "sysctl", "check")
+		a.skip(ch, err, &run)
+		return
+	}
+	ch.Data = SettingsData{Report: f.Settings}
+	bad := 0
+	for _, r := range f.Settings.Results {
+		if tableRule(r.Rule) || r.Status == sysctl.StatusOK {
+			continue
+		}
+		if r.Status == sysctl.StatusFail || r.Status == sysctl.StatusWarn {
+			ch.Verdict = Warning
+			bad++
+		}
+		ch.Evidence = append(ch.Evidence, fmt.Sprintf("%s %s = %s (%s): %s", r.Status, r.Key, r.Value, r.Source, r.Message))
+	}
+	if bad == 0 {
+		ch.Summary = "the neighbor-cache settings keep stale entries from living on"
+	} else {
+		ch.Summary = fmt.Sprintf("%d %s the %s profile: stale entries can live on", bad,
+			words.Plural(bad, "setting breaks", "settings break"), f.Profile)
+		// The thresholds are the machine's, kept by the host's config
+		// files: the fix runs on the host, whatever namespace was read.
+		ch.Next = []Command{In(f.NetNS, "sysctl", "check"), MachineWide("sysctl", "fix")}
+	}
+	a.add(ch)
+}
+
+// shown are the entries `ip neigh show` shows: not NOARP, not NONE.
+func shown(entries []neigh.Entry) []neigh.Entry {
+	var out []neigh.Entry
+	for _, e := range entries {
+		if e.State != neigh.NoARP && e.State != neigh.None {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (a *assessment) table() {
+	f := a.f
+	ch := Check{Name: CheckTable, Verdict: OK}
+	entries := shown(f.Entries)
+	ch.Summary = TableSummary(entries, f.Tables)
+	var failing []string
+	for _, e := range entries {
+		if e.State == neigh.Failed || e.State == neigh.Incomplete {
+			failing = append(failing, e.IP.String())
+		}
+	}
+	if len(failing) > 0 {
+		ch.Verdict = Warning
+		ch.Evidence = append(ch.Evidence, fmt.Sprintf("%d %s nobody answers (FAILED or INCOMPLETE): %s",
+			len(failing), words.Plural(len(failing), "IP", "IPs"), strings.Join(limit(failing, 8), ", ")))
+		ch.Next = append(ch.Next, In(f.NetNS, "neigh", "--state", "failed,incomplete"))
+	}
+	if f.Settings != nil {
+		for _, r := range f.Settings.Results {
+			if r.Rule == sysctl.RuleTableUsage && r.Status == sysctl.StatusWarn {
+				ch.Verdict = Warning
+				ch.Evidence = append(ch.Evidence, r.Key+": "+r.Message)
+				ch.Next = append(ch.Next, MachineWide("sysctl", "check", "--profile", "kubernetes"))
+			}
+		}
+	}
+	ch.Data = TableData{Entries: len(entries), Failing: len(failing)}
+	a.add(ch)
+}
+
+// statistics reports the kernel's counters: overflows are a problem,
+// forced collections and drops for want of a neighbor a warning.
+func (a *assessment) statistics() {
+	f := a.f
+	ch := Check{Name: CheckStatistics, Verdict: OK}
+	data := StatisticsData{Tables: []TableCounters{}}
+	var parts []string
+	if f.ProcStatsErr != nil {
+		ch.Evidence = append(ch.Evidence, words.OneLine(f.ProcStatsErr.Error()))
+	}
+	for _, t := range f.Tables {
+		cs := TableCounters{Table: t.Name, TableFulls: t.Stats.TableFulls, ForcedGCRuns: t.Stats.ForcedGCRuns, ResFailed: t.Stats.ResFailed}
+		if ps, ok := f.ProcStats[t.Name]; ok {
+			v := ps["unresolved_discards"]
+			cs.UnresolvedDiscards = &v
+		}
+		data.Tables = append(data.Tables, cs)
+		if cs.TableFulls > 0 {
+			ch.Verdict = Problem
+			ch.Evidence = append(ch.Evidence, fmt.Sprintf("%s overflowed %d times: the kernel refused new neighbors (\"neighbour table overflow\")", t.Name, cs.TableFulls))
+			ch.Next = append(ch.Next, MachineWide("sysctl", "fix", "--profile", "kubernetes"))
+		}
+		if cs.ForcedGCRuns > 0 {
+			ch.Verdict = Worse(ch.Verdict, Warning)
+			ch.Evidence = append(ch.Evidence, fmt.Sprintf("%s: %d forced collections: the table went past gc_thresh2", t.Name, cs.ForcedGCRuns))
+		}
+		if cs.UnresolvedDiscards != nil && *cs.UnresolvedDiscards > 0 {
+			ch.Verdict = Worse(ch.Verdict, Warning)
+			ch.Evidence = append(ch.Evidence, fmt.Sprintf("%s: %d packets dropped while their neighbor did not resolve", t.Name, *cs.UnresolvedDiscards))
+		}
+		p := fmt.Sprintf("%s: %d overflows, %d forced collections, %d failed resolutions", t.Name, cs.TableFulls, cs.ForcedGCRuns, cs.ResFailed)
+		if cs.UnresolvedDiscards != nil {
+			p += fmt.Sprintf(", %d unresolved drops", *cs.UnresolvedDiscards)
+		}
+		parts = append(parts, p)
+	}
+	ch.Summary = strings.Join(parts, "; ") + " (machine-wide, since boot)"
+	if len(data.Tables) > 0 && data.Tables[0].UnresolvedDiscards == nil {
+		ch.Evidence = append(ch.Evidence, "unresolved drops are counted in /proc/net/stat, which only the initial network namespace shows")
+	}
+	ch.Data = data
+	a.add(ch)
+}
+
+func (a *assessment) trace() {
+	f, t := a.f, a.f.Trace
+	ch := Check{Name: CheckTrace, Verdict: OK}
+	if t.Err != nil {
+		ch.Summary = "no handshakes traced: " + words.OneLine(t.Err.Error())
+		var run *Command
+		var pe *neigh.PrivilegeError
+		switch {
+		case errors.As(t.Err, &pe):
+			c := In(f.NetNS, "doctor", "--trace", t.Duration.String())
+			c.Sudo = true
+			run = &c
+		case errors.Is(t.Err, neigh.ErrNoDefaultRoute):
+			c := In(f.NetNS, "doctor", "--trace", t.Duration.String(), "-i", "IF")
+			run = &c
+			ch.Summary += "; name the interface with -i"
+		}
+		a.skip(ch, t.Err, run)
+		return
+	}
+	seen := map[string]bool{}
+	for i := range t.Findings {
+		fd := &t.Findings[i]
+		if fd.Severity != capture.Problem {
+			continue
+		}
+		ch.Verdict = Problem
+		if len(ch.Evidence) < 10 {
+			ch.Evidence = append(ch.Evidence, string(fd.Kind)+": "+fd.Message)
+		}
+		for _, n := range TraceNext(fd, f.NetNS) {
+			if s := n.String(); !seen[s] {
+				seen[s] = true
+				ch.Next = append(ch.Next, n)
+			}
+		}
+	}
+	total := 0
+	for _, n := range t.Summary.Handshakes {
+		total += n
+	}
+	ok := t.Summary.Handshakes[capture.HandshakeOK]
+	ch.Summary = fmt.Sprintf("%s on %s: %s, %d completed; %s", t.Duration, t.Interface,
+		words.Count(total, "handshake", "handshakes"), ok, words.Count(t.Summary.Problems, "problem", "problems"))
+	findings := t.Findings
+	if findings == nil {
+		findings = []capture.Finding{}
+	}
+	ch.Data = TraceData{Summary: t.Summary, Findings: findings}
+	a.add(ch)
+}
+
+func (a *assessment) verify() {
+	f, v := a.f, a.f.Verify
+	ch := Check{Name: CheckVerify, Verdict: OK}
+	if v.Err != nil {
+		var pe *neigh.PrivilegeError
+		if errors.As(v.Err, &pe) {
+			ch.Summary = fmt.Sprintf("%s in use not probed: %s", words.Count(v.InUse, "entry", "entries"), v.Err)
+			c := In(f.NetNS, "doctor")
+			c.Sudo = true
+			a.skip(ch, v.Err, &c)
+			return
+		}
+		ch.Summary = "probing failed: " + words.OneLine(v.Err.Error())
+		a.skip(ch, v.Err, nil)
+		return
+	}
+	if v.InUse == 0 {
+		ch.Summary = "no entry in use to probe"
+		a.add(ch)
+		return
+	}
+	rs := v.Results
+	if len(rs) < v.InUse {
+		ch.Evidence = append(ch.Evidence, fmt.Sprintf("probed the first %d of %d entries in use", len(rs), v.InUse))
+	}
+	counts := map[neigh.Verdict]int{}
+	corrected := 0
+	remaining := false // problems the kernel did not correct from the answers
+	for i := range rs {
+		r := &rs[i]
+		counts[r.Verdict]++
+		if !r.Problem() {
+			continue
+		}
+		ch.Verdict = Problem
+		note, _ := ProbeNote(r, f.NetNS, true)
+		ch.Evidence = append(ch.Evidence, note)
+		if r.Corrected() {
+			corrected++
+		} else {
+			remaining = true
+		}
+	}
+	ch.Summary = fmt.Sprintf("%s in use probed in %s: %d ok, %d mismatch, %d no_answer, %d duplicate",
+		words.Count(len(rs), "entry", "entries"), v.Took.Round(10*time.Millisecond), counts[neigh.VerdictOK],
+		counts[neigh.VerdictMismatch], counts[neigh.VerdictNoAnswer], counts[neigh.VerdictDuplicate])
+	if n := counts[neigh.VerdictUnprobed]; n > 0 {
+		ch.Summary += fmt.Sprintf(", %d not probed", n)
+		for i := range rs {
+			if rs[i].Verdict == neigh.VerdictUnprobed && len(ch.Evidence) < 10 {
+				note, _ := ProbeNote(&rs[i], f.NetNS, true)
+				ch.Evidence = append(ch.Evidence, note)
+			}
+		}
+	}
+	if corrected > 0 {
+		ch.Evidence = append(ch.Evidence, fmt.Sprintf("probing changed the cache: the kernel took the new MAC from the answer for %s, so the stale %s now gone",
+			words.Count(corrected, "entry", "entries"), words.Plural(corrected, "mapping is", "mappings are")))
+	}
+	if remaining {
+		ch.Next = []Command{In(f.NetNS, "verify", "--fix")}
+	}
+	records := make([]ProbeRecord, len(rs))
+	for i := range rs {
+		records[i] = NewProbeRecord(&rs[i])
+	}
+	ch.Data = VerifyData{Results: records}
+	a.add(ch)
+}
+
+func limit(s []string, n int) []string {
+	if len(s) <= n {
+		return s
+	}
+	return append(s[:n:n], fmt.Sprintf("and %d more", len(s)-n))
+}
