@@ -46,7 +46,7 @@ func TestDoctorHealthy(t *testing.T) {
 	}
 	for _, name := range []string{"settings", "table", "statistics", "verify"} {
 		ch := checkNamed(t, rep, name)
-		if ch.Verdict == verdictProblem || ch.Verdict == verdictSkipped {
+		if ch.Verdict == "problem" || ch.Verdict == "skipped" {
 			t.Errorf("%s: %s: %s %v", name, ch.Verdict, ch.Summary, ch.Evidence)
 		}
 	}
@@ -67,7 +67,7 @@ func TestDoctorIncident(t *testing.T) {
 		t.Errorf("exit %d, ok %v; want 1 and false", code, rep.OK)
 	}
 	v := checkNamed(t, rep, "verify")
-	if v.Verdict != verdictProblem || len(v.Evidence) != 1 ||
+	if v.Verdict != "problem" || len(v.Evidence) != 1 ||
 		!strings.HasPrefix(v.Evidence[0], "192.0.2.50: the cache says 02:00:00:00:50:a1 but 02:00:00:00:50:b2 answers") {
 		t.Errorf("verify: %s %q", v.Verdict, v.Evidence)
 	}
@@ -121,10 +121,9 @@ func traceDoctor(t *testing.T, connect func(), args ...string) (int, doctorRepor
 // dead instance's MAC while the new client tries to connect.
 func TestDoctorTraceIncident(t *testing.T) {
 	in := neightest.NewIncident(t)
+	// The trace runs before any probe: the entry is still stale while the
+	// new client retries.
 	code, rep := traceDoctor(t, func() {
-		// The probes may have let the kernel correct the entry: make it
-		// stale again, then connect.
-		in.Server.SetNeigh(netip.MustParseAddr(neightest.ClientIP), neightest.OldMAC, neigh.Stale)
 		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 		defer cancel()
 		in.Connect(ctx)
@@ -133,12 +132,18 @@ func TestDoctorTraceIncident(t *testing.T) {
 		t.Errorf("exit %d, want %d", code, ExitProblems)
 	}
 	tr := checkNamed(t, rep, "trace")
-	if tr.Verdict != verdictProblem || len(tr.Evidence) == 0 || !strings.HasPrefix(tr.Evidence[0], "synack_to_wrong_mac: ") ||
+	if tr.Verdict != "problem" || len(tr.Evidence) == 0 || !strings.HasPrefix(tr.Evidence[0], "synack_to_wrong_mac: ") ||
 		!strings.Contains(tr.Evidence[0], neightest.OldMAC) || !strings.Contains(tr.Evidence[0], neightest.NewMAC) {
 		t.Errorf("trace: %s %q", tr.Verdict, tr.Evidence)
 	}
 	if !strings.HasPrefix(tr.Summary, "6s on eth0: ") {
 		t.Errorf("trace summary %q", tr.Summary)
+	}
+	// The diagnosis cites the packets, and the probe that ran after them.
+	dg := rep.Diagnosis
+	if dg == nil || !strings.HasPrefix(dg.Summary, "stale neighbor entry for 192.0.2.50: cached 02:00:00:00:50:a1, owner 02:00:00:00:50:b2") ||
+		!strings.Contains(dg.Summary, "the trace saw the SYN come from 02:00:00:00:50:b2 and the SYN-ACKs go to 02:00:00:00:50:a1") {
+		t.Errorf("diagnosis %+v", dg)
 	}
 }
 
@@ -151,7 +156,7 @@ func TestDoctorTraceClient(t *testing.T) {
 		in.Connect(ctx)
 	}, "--netns", in.NewClient.Name, "--trace", "5s", "-i", "eth0")
 	tr := checkNamed(t, rep, "trace")
-	if tr.Verdict != verdictProblem || len(tr.Evidence) == 0 || !strings.HasPrefix(tr.Evidence[0], "syn_unanswered: ") {
+	if tr.Verdict != "problem" || len(tr.Evidence) == 0 || !strings.HasPrefix(tr.Evidence[0], "syn_unanswered: ") {
 		t.Errorf("trace: %s %q", tr.Verdict, tr.Evidence)
 	}
 	code, _, errOut := run(t, false, "--netns", in.NewClient.Name, "doctor", "--trace", "1s", "-i", "eth9")

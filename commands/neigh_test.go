@@ -12,15 +12,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// run runs arpdoctor in-process and returns exit code, stdout, stderr.
-func run(t *testing.T, tty bool, args ...string) (int, string, string) {
-	t.Helper()
-	ios, _, out, errOut := TestStreams()
-	ios.OutTTY = tty
-	code := Main(context.Background(), ios, args)
-	return code, out.String(), errOut.String()
-}
-
 func TestNeighFlags(t *testing.T) {
 	all, _ := neigh.ParseStates("all")
 	stale, _ := neigh.ParseStates("stale,failed")
@@ -168,15 +159,6 @@ func TestNeighJSON(t *testing.T) {
 	}
 }
 
-func TestSummaryLine(t *testing.T) {
-	if got := summaryLine(nil, nil); got != "0 entries" {
-		t.Errorf("empty: %q", got)
-	}
-	one := fixedEntries()[3:]
-	if got := summaryLine(one, fixedTables[:1]); got != "1 entry: 1 FAILED; gc_thresh1/2/3 inet 128/512/1024" {
-		t.Errorf("one: %q", got)
-	}
-}
 
 // Every kind of trouble is one line on stderr and exit code 2.
 func TestNeighErrors(t *testing.T) {
@@ -208,18 +190,3 @@ func TestNeighErrors(t *testing.T) {
 	}
 }
 
-func TestVersion(t *testing.T) {
-	code, out, _ := run(t, false, "version")
-	if code != 0 || !strings.HasPrefix(out, "arpdoctor ") || !strings.Contains(out, "linux/") {
-		t.Errorf("version: %d %q", code, out)
-	}
-	code, out, _ = run(t, false, "version", "-o", "json")
-	if code != 0 || !strings.Contains(out, `"version":`) || !strings.Contains(out, `"go":"go1.`) {
-		t.Errorf("version -o json: %d %q", code, out)
-	}
-	version = "v9.9.9"
-	defer func() { version = "" }()
-	if v := Version(); v.Version != "v9.9.9" {
-		t.Errorf("link-time version ignored: %+v", v)
-	}
-}

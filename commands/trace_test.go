@@ -349,7 +349,7 @@ func TestTraceWithoutCapNetRaw(t *testing.T) {
 		code, _, errOut = run(t, false, "trace", "-i", "arpdt-none0")
 	}()
 	<-done
-	want := "arpdoctor: capturing on arpdt-none0 needs CAP_NET_RAW: run as root, or setcap cap_net_raw+ep on the arpdoctor binary\n"
+	want := "arpdoctor: capturing on arpdt-none0 needs CAP_NET_RAW: run as root, or give the binary the capability: sudo setcap cap_net_raw+ep $(command -v arpdoctor)\n"
 	if code != ExitTrouble || errOut != want {
 		t.Errorf("exit code %d, stderr %q; want %d, %q", code, errOut, ExitTrouble, want)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arpdoctor/arpdoctor/diagnose"
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/arpdoctor/arpdoctor/neigh/neightest"
 	"github.com/google/go-cmp/cmp"
@@ -35,11 +36,11 @@ func TestVerifyIncident(t *testing.T) {
 	if code != ExitProblems {
 		t.Fatalf("exit %d, want %d; stderr %s", code, ExitProblems, errOut)
 	}
-	var got []verifyJSON
+	var got []diagnose.ProbeRecord
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	want := []verifyJSON{
+	want := []diagnose.ProbeRecord{
 		{IP: neightest.ClientIP, Interface: "eth0", StateBefore: "STALE", CachedMAC: neightest.OldMAC,
 			AnsweredMACs: []string{neightest.NewMAC}, Verdict: "mismatch", Problem: true},
 		{IP: "192.0.2.99", Interface: "eth0", StateBefore: "STALE", CachedMAC: "02:00:00:00:99:99",
@@ -51,7 +52,8 @@ func TestVerifyIncident(t *testing.T) {
 
 	in.Server.SetNeigh(netip.MustParseAddr(neightest.ClientIP), neightest.OldMAC, neigh.Stale)
 	code, out, errOut = run(t, true, "--netns", in.Server.Name, "--color", "never", "verify", "--fix", "--timeout", "500ms")
-	if code != ExitProblems {
+	// Every wrong entry was fixed: exit 0.
+	if code != ExitOK {
 		t.Fatalf("--fix: exit %d; stderr %s", code, errOut)
 	}
 	squeezed := strings.Join(strings.Fields(out), " ")
@@ -93,7 +95,7 @@ func TestVerifyIncident(t *testing.T) {
 
 var cmpIgnoreAfter = cmp.FilterPath(func(p cmp.Path) bool {
 	switch p.Last().String() {
-	case ".StateAfter", ".MACAfter", ".Fix":
+	case ".StateAfter", ".MACAfter", ".Fix", ".CorrectedByKernel":
 		return true
 	}
 	return false
@@ -157,17 +159,17 @@ func TestVerifyPermanentAndUnprobed(t *testing.T) {
 	if code != 0 {
 		t.Errorf("exit %d; stderr %s", code, errOut)
 	}
-	var got []verifyJSON
+	var got []diagnose.ProbeRecord
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	want := []verifyJSON{
+	want := []diagnose.ProbeRecord{
 		{IP: "192.0.2.98", Interface: "eth0", StateBefore: "PERMANENT", CachedMAC: "02:00:00:00:00:98", AnsweredMACs: []string{},
 			Verdict: "no_answer", StateAfter: "gone", Fix: "deleted"},
 		// On a point-to-point device the kernel keys its one neighbor
 		// entry by 0.0.0.0, whatever IP it is given.
 		{IP: "0.0.0.0", Interface: "tun0", StateBefore: "STALE", AnsweredMACs: []string{}, Verdict: "unprobed",
-			StateAfter: "STALE", Unprobed: "probing on tun0: tun0 has no Ethernet address"},
+			StateAfter: "STALE", Fix: "none: not probed", Unprobed: "probing on tun0: tun0 has no Ethernet address"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

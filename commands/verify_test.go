@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/arpdoctor/arpdoctor/diagnose"
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/google/go-cmp/cmp"
 )
@@ -31,53 +33,81 @@ func TestVerifyRender(t *testing.T) {
 	if err := v.render(&out, &notes); err != nil {
 		t.Fatal(err)
 	}
-	want := `IP          INTERFACE  STATE      CACHED MAC         ANSWERED                             VERDICT
-192.0.2.9   eth0       REACHABLE  02:00:00:00:00:09  02:00:00:00:00:09                    ok
-192.0.2.50  eth0       STALE      02:00:00:00:50:a1  02:00:00:00:50:b2                    mismatch
-192.0.2.77  eth0       STALE      02:00:00:00:77:01  02:00:00:00:77:01,02:00:00:00:77:02  duplicate
-192.0.2.98  eth0       FAILED                        -                                    no_answer
-192.0.2.99  eth0       STALE      02:00:00:00:99:99  -                                    no_answer
-`
-	if diff := cmp.Diff(want, out.String()); diff != "" {
-		t.Errorf("table (-want +got):\n%s", diff)
-	}
-	wantNotes := `5 entries probed in 1.23s: 1 ok, 1 mismatch, 2 no_answer, 1 duplicate
-192.0.2.50: the cache says 02:00:00:00:50:a1 but 02:00:00:00:50:b2 answers: the entry is stale; the kernel took the new MAC from the answer; prevent it: arpdoctor --netns lab sysctl check
-192.0.2.77: 2 hosts answer (02:00:00:00:77:01, 02:00:00:00:77:02): two machines claim this IP; find the one that should not have it (arpdoctor --netns lab watch --ip 192.0.2.77 -i eth0 shows flip-flops)
-192.0.2.99: nobody answers, yet the cache holds it as STALE with 02:00:00:00:99:99: the entry is dead; remove it: arpdoctor --netns lab flush --ip 192.0.2.99 -i eth0
-`
-	if diff := cmp.Diff(wantNotes, notes.String()); diff != "" {
-		t.Errorf("notes (-want +got):\n%s", diff)
-	}
+	golden(t, "verify-table", out.String()+"--- notes\n"+notes.String())
 }
 
 func TestVerifyJSONShape(t *testing.T) {
 	rs := fixedResults()
-	rs[1].Fix = "none needed: the kernel learned 02:00:00:00:50:b2 from the answer"
+	rs[1].Fix = neigh.FixCorrectedByKernel
 	var b bytes.Buffer
-	views := []verifyJSON{newVerifyJSON(&rs[1]), newVerifyJSON(&rs[3])}
+	views := []diagnose.ProbeRecord{diagnose.NewProbeRecord(&rs[1]), diagnose.NewProbeRecord(&rs[3])}
 	if err := writeJSON(&b, views); err != nil {
 		t.Fatal(err)
 	}
-	want := `[{"ip":"192.0.2.50","interface":"eth0","state_before":"STALE","cached_mac":"02:00:00:00:50:a1","answered_macs":["02:00:00:00:50:b2"],"verdict":"mismatch","problem":true,"state_after":"REACHABLE","mac_after":"02:00:00:00:50:b2","fix":"none needed: the kernel learned 02:00:00:00:50:b2 from the answer"},` +
-		`{"ip":"192.0.2.98","interface":"eth0","state_before":"FAILED","cached_mac":"","answered_macs":[],"verdict":"no_answer","problem":false,"state_after":"gone","mac_after":""}]` + "\n"
+	want := `[{"ip":"192.0.2.50","interface":"eth0","state_before":"STALE","cached_mac":"02:00:00:00:50:a1","answered_macs":["02:00:00:00:50:b2"],"verdict":"mismatch","problem":true,"state_after":"REACHABLE","mac_after":"02:00:00:00:50:b2","corrected_by_kernel":true,"fix":"none needed: the kernel took 02:00:00:00:50:b2 from the probe's answer"},` +
+		`{"ip":"192.0.2.98","interface":"eth0","state_before":"FAILED","cached_mac":"","answered_macs":[],"verdict":"no_answer","problem":false,"state_after":"gone","mac_after":"","corrected_by_kernel":false}]` + "\n"
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("json (-want +got):\n%s", diff)
 	}
-	if !json.Valid(b.Bytes()) {
-		t.Error("invalid JSON")
-	}
 }
 
-func TestFlushSummary(t *testing.T) {
-	e := neigh.Entry{IP: netip.MustParseAddr("192.0.2.1")}
-	r := neigh.FlushResult{Deleted: []neigh.Entry{e, e}, Gone: []neigh.Entry{e},
-		Kept: []neigh.Kept{{Entry: e, Reason: "PERMANENT (--include-permanent deletes it)"}, {Entry: e, Reason: "verdict ok"}, {Entry: e, Reason: "verdict ok"}}}
-	if got, want := flushSummary(r), "deleted 2, kept 3 (1 PERMANENT; 2 verdict ok), already gone 1"; got != want {
-		t.Errorf("got %q, want %q", got, want)
+// verifyTable is the fake network of fixedResults.
+func verifyTable() *fakeNeigh {
+	f := &fakeNeigh{results: map[netip.Addr]neigh.ProbeResult{}}
+	for _, r := range fixedResults() {
+		f.entries = append(f.entries, r.Entry)
+		f.results[r.Entry.IP] = r
 	}
-	r.DryRun = true
-	if got, want := flushSummary(r), "dry run: would delete 2, keep 3 (1 PERMANENT; 2 verdict ok), already gone 1"; got != want {
-		t.Errorf("got %q, want %q", got, want)
+	return f
+}
+
+// verify's run function, without root: the table, the notes on stderr in
+// a pipe, and the exit codes with and without --fix.
+func TestVerifyRun(t *testing.T) {
+	code, out, errOut := runWith(t, fakeSeams(verifyTable(), nil), false, "--netns", "lab", "verify", "--state", "all")
+	if code != ExitProblems {
+		t.Errorf("exit %d, want 1", code)
+	}
+	golden(t, "verify-pipe", out+"--- stderr\n"+maskDurations(errOut))
+
+	// --fix: the mismatch is corrected already, the dead entries deleted;
+	// the duplicate is left for a person, so something is still wrong.
+	f := verifyTable()
+	code, out, _ = runWith(t, fakeSeams(f, nil), false, "verify", "--fix", "--state", "all", "-o", "json")
+	if code != ExitProblems || !f.fixed {
+		t.Errorf("--fix with a duplicate: exit %d (want 1), fixed %v", code, f.fixed)
+	}
+	var recs []diagnose.ProbeRecord
+	if err := json.Unmarshal([]byte(out), &recs); err != nil {
+		t.Fatal(err)
+	}
+	fixes := map[string]string{}
+	for _, r := range recs {
+		fixes[r.IP] = r.Fix
+	}
+	want := map[string]string{
+		"192.0.2.9":  "none needed: ok",
+		"192.0.2.50": "none needed: the kernel took 02:00:00:00:50:b2 from the probe's answer",
+		"192.0.2.77": "kept: 2 MACs answer; find out which host should own the IP",
+		"192.0.2.98": "deleted",
+		"192.0.2.99": "deleted",
+	}
+	if diff := cmp.Diff(want, fixes); diff != "" {
+		t.Errorf("every entry carries its fix (-want +got):\n%s", diff)
+	}
+
+	// Without the duplicate, --fix leaves nothing wrong: exit 0.
+	f = verifyTable()
+	delete(f.results, mustAddr("192.0.2.77"))
+	f.entries = slices.DeleteFunc(f.entries, func(e neigh.Entry) bool { return e.IP == mustAddr("192.0.2.77") })
+	if code, _, _ := runWith(t, fakeSeams(f, nil), false, "verify", "--fix"); code != ExitOK {
+		t.Errorf("--fix that fixed everything: exit %d, want 0", code)
+	}
+
+	f = verifyTable()
+	f.probeErr = &neigh.PrivilegeError{Op: "probing on eth0", Cap: neigh.CapNetRaw}
+	code, _, errOut = runWith(t, fakeSeams(f, nil), false, "verify")
+	if want := "arpdoctor: probing on eth0 needs CAP_NET_RAW: run as root, or give the binary the capability: sudo setcap cap_net_raw+ep $(command -v arpdoctor)\n"; code != ExitTrouble || errOut != want {
+		t.Errorf("no privilege: exit %d, stderr %q", code, errOut)
 	}
 }

@@ -96,24 +96,24 @@ func (d diagnoser) stale() *Diagnosis {
 		return nil
 	}
 	dg := &Diagnosis{Certainty: "proven", Next: []Command{}}
-	var parts []string
 	var ip, ifname string
 	corrected := false
-	if seen != nil {
-		ip = seen.Client.Addr().String()
-		parts = append(parts, fmt.Sprintf("the trace saw the SYN come from %s and the SYN-ACKs go to %s", seen.ClientMAC, seen.SynAckTo[0].MAC))
-	}
-	if probe != nil {
+	switch {
+	case probe != nil:
 		e := probe.Entry
 		ip, ifname = e.IP.String(), e.Interface
-		p := fmt.Sprintf("the probe found %s cached and %s answering", e.MAC, probe.Answered[0])
+		dg.Summary = fmt.Sprintf("stale neighbor entry for %s: cached %s, owner %s", ip, e.MAC, probe.Answered[0])
+		if seen != nil {
+			dg.Summary += fmt.Sprintf("; the trace saw the SYN come from %s and the SYN-ACKs go to %s", seen.ClientMAC, seen.SynAckTo[0].MAC)
+		}
 		if probe.Corrected() {
 			corrected = true
-			p += "; its answer made the kernel correct the entry, for now"
+			dg.Summary += "; the probe's answer made the kernel correct it, for now"
 		}
-		parts = append(parts, p)
+	default:
+		ip = seen.Client.Addr().String()
+		dg.Summary = fmt.Sprintf("stale neighbor entry for %s: the SYN came from %s, the SYN-ACKs went to %s", ip, seen.ClientMAC, seen.SynAckTo[0].MAC)
 	}
-	dg.Summary = fmt.Sprintf("stale neighbor entry for %s: %s", ip, strings.Join(parts, "; "))
 	if !corrected {
 		args := []string{"flush", "--ip", ip}
 		if ifname != "" {

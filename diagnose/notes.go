@@ -38,7 +38,7 @@ func ProbeNote(r *neigh.ProbeResult, netns string, fixing bool) (note string, ne
 		}
 		if e.State != neigh.Permanent {
 			// Settings cannot keep a hand-set entry from going stale.
-			next = append(next, MachineWide("sysctl", "check"))
+			next = append(next, In(netns, "sysctl", "check"))
 		}
 	case neigh.VerdictNoAnswer:
 		note = fmt.Sprintf("%s: nobody answers, yet the cache holds it as %s with %s: the entry is dead", e.IP, e.State, e.MAC)
