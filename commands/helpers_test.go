@@ -174,8 +174,8 @@ func (f *fakeNeigh) Watch(ctx context.Context, _ neigh.WatchOptions, emit func([
 }
 
 func (f *fakeNeigh) DefaultRouteInterface() (string, error) { return f.defaultIf, f.defaultErr }
-func (f *fakeNeigh) Do(fn func() error) error                { return fn() }
-func (f *fakeNeigh) Close() error                            { f.closed = true; return nil }
+func (f *fakeNeigh) Do(fn func() error) error               { return fn() }
+func (f *fakeNeigh) Close() error                           { f.closed = true; return nil }
 
 // fakeSeams serve the fake table; a live capture reads the packets of
 // pcap, when given.

@@ -159,7 +159,6 @@ func TestNeighJSON(t *testing.T) {
 	}
 }
 
-
 // Every kind of trouble is one line on stderr and exit code 2.
 func TestNeighErrors(t *testing.T) {
 	tests := []struct {
@@ -189,4 +188,3 @@ func TestNeighErrors(t *testing.T) {
 		})
 	}
 }
-

@@ -117,7 +117,9 @@ func TestProbeNeedsPrivilege(t *testing.T) {
 }
 
 func TestProblemAndWrong(t *testing.T) {
-	e := func(s State) Entry { return Entry{IP: netip.MustParseAddr("192.0.2.1"), MAC: "02:00:00:00:00:01", State: s} }
+	e := func(s State) Entry {
+		return Entry{IP: netip.MustParseAddr("192.0.2.1"), MAC: "02:00:00:00:00:01", State: s}
+	}
 	after := &Entry{MAC: "02:00:00:00:00:02"}
 	tests := []struct {
 		name           string
