@@ -188,7 +188,7 @@ func (v flushView) render(w io.Writer) error {
 		for _, k := range v.res.Kept {
 			why := keepText(k)
 			if k.Reason == neigh.KeptPermanent {
-				why += " (--include-permanent deletes it)"
+				why = "set by hand or by the kernel for good (--include-permanent deletes it)"
 			}
 			fmt.Fprintf(bw, "kept %s %s %s: %s\n", k.Entry.IP, k.Entry.Interface, k.Entry.State, why)
 		}

@@ -21,3 +21,11 @@ func TestFlushSummary(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestFlushNeedsSelector(t *testing.T) {
+	code, out, errOut := run(t, false, "flush")
+	if code != ExitTrouble || out != "" ||
+		errOut != "arpdoctor: flush needs a selector: -i IF, --ip IP|CIDR, --state STATE, --only-wrong, or --all (see 'arpdoctor flush --help')\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}

@@ -581,7 +581,7 @@ func TestSysctlCheckFlags(t *testing.T) {
 				got = o
 				return nil
 			})
-			cmd.SetArgs(tt.args)
+			cmd.SetArgs(append([]string{}, tt.args...))
 			cmd.SetOut(io.Discard)
 			cmd.SetErr(io.Discard)
 			err := cmd.Execute()
@@ -620,7 +620,7 @@ func TestSysctlFixFlags(t *testing.T) {
 				got = fmt.Sprintf("%s %s %s dry-run=%v no-apply=%v", o.Root, o.Path, o.Profile, o.DryRun, o.NoApply)
 				return nil
 			})
-			cmd.SetArgs(tt.args)
+			cmd.SetArgs(append([]string{}, tt.args...))
 			cmd.SetOut(io.Discard)
 			cmd.SetErr(io.Discard)
 			err := cmd.Execute()

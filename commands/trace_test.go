@@ -69,7 +69,7 @@ func TestTraceFlags(t *testing.T) {
 				got = o
 				return nil
 			})
-			cmd.SetArgs(tt.args)
+			cmd.SetArgs(append([]string{}, tt.args...))
 			cmd.SetOut(&bytes.Buffer{})
 			cmd.SetErr(&bytes.Buffer{})
 			err := cmd.Execute()

@@ -121,22 +121,6 @@ func TestVerifyHealthy(t *testing.T) {
 	}
 }
 
-func TestVerifyFlags(t *testing.T) {
-	for _, tt := range []struct {
-		args    []string
-		wantErr string
-	}{
-		{[]string{"--timeout", "0s"}, "--timeout must be positive"},
-		{[]string{"--retries", "-1"}, "--retries must not be negative"},
-		{[]string{"--include-permanent"}, "--include-permanent goes with --fix"},
-	} {
-		code, _, errOut := run(t, false, append([]string{"verify"}, tt.args...)...)
-		if code != ExitTrouble || !strings.Contains(errOut, tt.wantErr) {
-			t.Errorf("%v: exit %d, stderr %q", tt.args, code, errOut)
-		}
-	}
-}
-
 // A dead PERMANENT entry goes with --fix --include-permanent; an entry on
 // an interface that cannot be probed is reported unprobed, and the others
 // are probed all the same.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,5 +110,21 @@ func TestVerifyRun(t *testing.T) {
 	code, _, errOut = runWith(t, fakeSeams(f, nil), false, "verify")
 	if want := "arpdoctor: probing on eth0 needs CAP_NET_RAW: run as root, or give the binary the capability: sudo setcap cap_net_raw+ep $(command -v arpdoctor)\n"; code != ExitTrouble || errOut != want {
 		t.Errorf("no privilege: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestVerifyFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"--timeout", "0s"}, "--timeout must be positive"},
+		{[]string{"--retries", "-1"}, "--retries must not be negative"},
+		{[]string{"--include-permanent"}, "--include-permanent goes with --fix"},
+	} {
+		code, _, errOut := run(t, false, append([]string{"verify"}, tt.args...)...)
+		if code != ExitTrouble || !strings.Contains(errOut, tt.wantErr) {
+			t.Errorf("%v: exit %d, stderr %q", tt.args, code, errOut)
+		}
 	}
 }

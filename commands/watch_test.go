@@ -124,7 +124,7 @@ func TestWatchFlags(t *testing.T) {
 		{[]string{"--state", "gone"}, `--state: unknown neighbor state "gone"`},
 	} {
 		cmd := newWatchCmd(&globalOptions{}, func(context.Context, *watchOptions) error { return nil })
-		cmd.SetArgs(tt.args)
+		cmd.SetArgs(append([]string{}, tt.args...))
 		cmd.SilenceErrors, cmd.SilenceUsage = true, true
 		if err := cmd.Execute(); err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
 			t.Errorf("%v: err = %v, want %q", tt.args, err, tt.wantErr)
