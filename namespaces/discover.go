@@ -201,6 +201,8 @@ type discovery struct {
 	procRoot string
 	byID     map[ID]*entry
 	notes    map[Reason]*Note
+	// mounted maps this process's nsfs mount points to their namespaces.
+	mounted map[string]ID
 }
 
 func discover(ctx context.Context, opts Options, sys system) (Result, error) {
@@ -224,16 +226,26 @@ func discover(ctx context.Context, opts Options, sys system) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	var own, init []nsMount
+	if !opts.SkipMounts {
+		own = d.readMounts(filepath.Join(sys.self, "mountinfo"))
+		init = d.readMounts(filepath.Join(opts.ProcRoot, "1", "mountinfo"))
+	}
+	// What this process's own table says needs no opening: a named
+	// namespace is a bind mount, and the table names its namespace.
+	d.mounted = make(map[string]ID, len(own))
+	for _, m := range own {
+		d.mounted[m.mountPoint] = m.id
+	}
+	scanned := map[string]bool{}
 	for _, dir := range opts.NamedDirs {
-		d.scanDir(dir, PathNamed)
+		d.scanDir(dir, PathNamed, scanned)
 	}
 	for _, dir := range opts.BindDirs {
-		d.scanDir(dir, PathBindMount)
+		d.scanDir(dir, PathBindMount, scanned)
 	}
-	if !opts.SkipMounts {
-		d.scanMounts(filepath.Join(sys.self, "mountinfo"), "")
-		d.scanMounts(filepath.Join(opts.ProcRoot, "1", "mountinfo"), filepath.Join(opts.ProcRoot, "1", "root"))
-	}
+	d.addMounts(own, "")
+	d.addMounts(init, filepath.Join(opts.ProcRoot, "1", "root"))
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
@@ -287,7 +299,15 @@ func (d *discovery) add(id ID, kind PathKind, path, name string) *entry {
 	return e
 }
 
-func (d *discovery) scanDir(dir string, kind PathKind) {
+// scanDir adds the namespace files in dir. A directory already scanned
+// under another name (/var/run is mostly a link to /run) is skipped.
+func (d *discovery) scanDir(dir string, kind PathKind, scanned map[string]bool) {
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		if scanned[real] {
+			return
+		}
+		scanned[real] = true
+	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -300,10 +320,12 @@ func (d *discovery) scanDir(dir string, kind PathKind) {
 			continue
 		}
 		path := filepath.Join(dir, de.Name())
-		id, err := d.sys.netnsID(path, false)
-		if err != nil {
-			d.noteErr(path, err)
-			continue
+		id, ok := d.mounted[path]
+		if !ok {
+			if id, err = d.sys.netnsID(path, false); err != nil {
+				d.noteErr(path, err)
+				continue
+			}
 		}
 		name := ""
 		if kind == PathNamed {
@@ -313,17 +335,30 @@ func (d *discovery) scanDir(dir string, kind PathKind) {
 	}
 }
 
-// scanMounts adds the namespaces bound in a mount table; root is prefixed
-// to its mount points ("" for this process's own table).
-func (d *discovery) scanMounts(table, root string) {
+// readMounts reads the network namespaces bound in a mount table.
+func (d *discovery) readMounts(table string) []nsMount {
 	b, err := os.ReadFile(table)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			d.noteErr(table, err)
 		}
-		return
+		return nil
 	}
-	for _, m := range parseNetNSMounts(string(b)) {
+	return parseNetNSMounts(string(b))
+}
+
+// addMounts adds bound namespaces, with root prefixed to their mount
+// points ("" for this process's own table).
+func (d *discovery) addMounts(ms []nsMount, root string) {
+	top := make(map[string]int, len(ms))
+	for i, m := range ms {
+		top[m.mountPoint] = i
+	}
+	for i, m := range ms {
+		if top[m.mountPoint] != i {
+			// Mounted over since: the path opens the later mount.
+			continue
+		}
 		kind, name := PathBindMount, ""
 		if dir := filepath.Dir(m.mountPoint); slices.Contains(DefaultNamedDirs, dir) {
 			kind, name = PathNamed, filepath.Base(m.mountPoint)
@@ -358,12 +393,13 @@ func (d *discovery) readProcesses(ctx context.Context, root string, workers int)
 	var wg sync.WaitGroup
 	for range min(workers, len(pids)) {
 		wg.Go(func() {
+			buf := make([]byte, 4096)
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(pids) || ctx.Err() != nil {
 					return
 				}
-				infos[i] = d.readProcess(root, pids[i])
+				infos[i] = d.readProcess(root, pids[i], &buf)
 			}
 		})
 	}
@@ -377,7 +413,8 @@ func (d *discovery) readProcesses(ctx context.Context, root string, workers int)
 // PF_KTHREAD in /proc/PID/stat's flags marks a kernel thread.
 const pfKthread = 0x00200000
 
-func (d *discovery) readProcess(root string, pid int) procInfo {
+// readProcess reads what it needs of /proc/PID into buf, which it may grow.
+func (d *discovery) readProcess(root string, pid int, buf *[]byte) procInfo {
 	dir := filepath.Join(root, strconv.Itoa(pid))
 	p := procInfo{Process: Process{PID: pid}}
 	fail := func(path string, err error) procInfo {
@@ -385,7 +422,7 @@ func (d *discovery) readProcess(root string, pid int) procInfo {
 		return p
 	}
 	statPath := filepath.Join(dir, "stat")
-	b, err := os.ReadFile(statPath)
+	b, err := readProcFile(statPath, buf)
 	if err != nil {
 		return fail(statPath, err)
 	}
@@ -412,7 +449,7 @@ func (d *discovery) readProcess(root string, pid int) procInfo {
 		return p
 	}
 	cgPath := filepath.Join(dir, "cgroup")
-	if b, err = os.ReadFile(cgPath); err != nil {
+	if b, err = readProcFile(cgPath, buf); err != nil {
 		if reasonOf(err) == ReasonVanished {
 			return fail(cgPath, err)
 		}
@@ -423,6 +460,35 @@ func (d *discovery) readProcess(root string, pid int) procInfo {
 	p.attr = ParseCgroup(string(b))
 	p.ContainerID = p.attr.ContainerID
 	return p
+}
+
+// readProcFile reads a small file of /proc into buf, with fewer system
+// calls than os.ReadFile: on a node with thousands of processes they are
+// most of the cost of a discovery. The result is valid until buf is reused.
+func readProcFile(path string, buf *[]byte) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	b := (*buf)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := unix.Read(fd, b[len(b):cap(b)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			*buf = b
+			return b, nil
+		}
+		b = b[:len(b)+n]
+	}
 }
 
 type procStat struct {

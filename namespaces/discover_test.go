@@ -116,6 +116,8 @@ func TestDiscoverNode(t *testing.T) {
 			{ID: ID{4, 4026533100}, Path: "/tmp/with space", PathKind: PathBindMount},
 			{ID: ID{4, 4026533200}, Path: d + "/proc/1/root/run/containerd/netns/abc", PathKind: PathBindMount},
 			{ID: ID{4, 4026533300}, Path: d + "/proc/1/root/run/netns/hidden", PathKind: PathNamed, Name: "hidden"},
+			// Mounted over 4026533500, which no path reaches any more.
+			{ID: ID{4, 4026533600}, Path: "/var/lib/fw/netns/stacked", PathKind: PathBindMount},
 		},
 		Notes: []Note{
 			{Reason: ReasonPermission, Count: 1, Example: d + "/proc/6002/ns/net"},
@@ -133,7 +135,7 @@ func TestDiscoverNode(t *testing.T) {
 	}
 	wantLabels := []string{
 		"netns:[4026531840]", id1, uid, fixUID2, fixUID3, fixPodman, "netns:[4026532800]",
-		"lab", "netns:[4026533000]", "netns:[4026533100]", "netns:[4026533200]", "hidden",
+		"lab", "netns:[4026533000]", "netns:[4026533100]", "netns:[4026533200]", "hidden", "netns:[4026533600]",
 	}
 	if diff := cmp.Diff(wantLabels, labels); diff != "" {
 		t.Errorf("labels mismatch (-want +got):\n%s", diff)
