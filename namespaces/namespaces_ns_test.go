@@ -380,3 +380,102 @@ func BenchmarkDiscover(b *testing.B) {
 	b.ReportMetric(float64(len(res.Namespaces)), "namespaces")
 	b.ReportMetric(float64(res.Processes), "processes")
 }
+
+// TestDiscoverWhileChurning runs discoveries while processes with
+// namespaces of their own start and exit: every discovery succeeds, and
+// what goes away meanwhile is counted, never an error.
+func TestDiscoverWhileChurning(t *testing.T) {
+	sleep := neightest.RequireCommand(t, "sleep")
+	// One first, in the foreground, so a missing privilege skips cleanly.
+	startInNewNetNS(t, nil)
+	done := make(chan struct{})
+	churned := make(chan int)
+	go func() {
+		n := 0
+		defer func() { churned <- n }()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			cmd := exec.Command(sleep, "1000")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
+			if cmd.Start() != nil {
+				return
+			}
+			cmd.Process.Kill()
+			cmd.Wait()
+			n++
+		}
+	}()
+	for range 30 {
+		res := discover(t)
+		for _, n := range res.Notes {
+			if n.Reason == namespaces.ReasonError {
+				t.Errorf("note %+v", n)
+			}
+		}
+	}
+	close(done)
+	if n := <-churned; n == 0 {
+		t.Errorf("no process came and went during the discoveries")
+	}
+}
+
+// TestDiscoverUnprivileged discovers as an ordinary user, in a copy of the
+// test binary run as nobody: other users' namespaces may not be read, and
+// that is counted, not fatal.
+func TestDiscoverUnprivileged(t *testing.T) {
+	if os.Getenv("ARPDOCTOR_NAMESPACES_CHILD") == "1" {
+		res, err := namespaces.Discover(context.Background(), namespaces.Options{})
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(3)
+		}
+		for _, n := range res.Notes {
+			fmt.Printf("note %s %d\n", n.Reason, n.Count)
+		}
+		fmt.Printf("namespaces %d\n", len(res.Namespaces))
+		os.Exit(0)
+	}
+	if os.Geteuid() != 0 {
+		neightest.Skip(t, "running a process as another user needs root")
+	}
+	// Make a namespace held by a root process, which nobody may not read.
+	startInNewNetNS(t, nil)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test binary's own directory may be closed to other users.
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "namespaces.test")
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestDiscoverUnprivileged$")
+	cmd.Env = append(os.Environ(), "ARPDOCTOR_NAMESPACES_CHILD=1")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("discovering as nobody: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "note permission ") {
+		t.Errorf("no permission note from a discovery as nobody:\n%s", out)
+	}
+	if strings.Contains(string(out), "note error ") {
+		t.Errorf("errors from a discovery as nobody:\n%s", out)
+	}
+	t.Logf("as nobody:\n%s", out)
+}
