@@ -63,9 +63,11 @@ type Namespace struct {
 	// Name is the file name under a named-namespace directory, as
 	// `ip netns list` shows it.
 	Name string `json:"name,omitempty"`
-	// Initial is true for the machine's own namespace, the one PID 1 and
-	// the kernel's threads live in. It is never attributed to a container,
-	// though host-network containers and pods share it.
+	// Initial is true for the machine's own namespace, the one the
+	// kernel's threads and PID 1 live in: kthreadd's, or where kernel
+	// threads are not to be seen (ProcRoot of a PID namespace), PID 1's.
+	// It is never attributed to a container, though host-network
+	// containers and pods share it.
 	Initial bool `json:"initial"`
 	// Processes are the processes in the namespace, by PID; kernel
 	// threads are left out.
@@ -168,8 +170,9 @@ var (
 // where this process's own proc directory is.
 type system struct {
 	// netnsID identifies the network namespace at path, or returns
-	// errNotNetNS. trusted is set for /proc/PID/ns/net, which can be
-	// nothing else, so a stat will do.
+	// errNotNetNS. trusted is set for the files of /proc/PID/ns, which
+	// are what their names say, so a stat will do (and identifies a
+	// namespace of any type).
 	netnsID func(path string, trusted bool) (ID, error)
 	// self is this process's own /proc/self, whose mount table has paths
 	// this process can open as they are.
@@ -182,8 +185,17 @@ var realSystem = system{netnsID: statNetNS, self: "/proc/self"}
 
 // Discover finds every network namespace of the machine, each once. A
 // process or namespace that goes away while it is read is left out (and
-// counted in the notes), as is what this process may not read; only an
-// unreadable ProcRoot or a cancelled ctx fail it.
+// counted in the notes), as is what this process may not read: without
+// root, the namespaces of other users' processes. Only an unreadable
+// ProcRoot or a cancelled ctx fail it.
+//
+// It reads three small files of each process (stat, ns/net, cgroup), at
+// most Options.Concurrency at a time, and opens nothing it keeps: the
+// result is a snapshot, and a namespace in it may be gone by the time it
+// is used (Namespace.Open says so). A namespace that only a thread holds
+// (one that called setns(2) on its own, as neigh.NetNS.Do does) is not
+// seen unless it is also named or mounted: /proc/PID shows a process's
+// main thread.
 func Discover(ctx context.Context, opts Options) (Result, error) {
 	return discover(ctx, opts, realSystem)
 }
@@ -226,10 +238,17 @@ func discover(ctx context.Context, opts Options, sys system) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	var own, init []nsMount
+	var own, initMounts []nsMount
 	if !opts.SkipMounts {
 		own = d.readMounts(filepath.Join(sys.self, "mountinfo"))
-		init = d.readMounts(filepath.Join(opts.ProcRoot, "1", "mountinfo"))
+		// PID 1's table is the same as ours when we share its mount
+		// namespace (a reader on the host): a node's can hold thousands
+		// of mounts, so it is read only when it can differ.
+		selfMnt, err1 := sys.netnsID(filepath.Join(sys.self, "ns", "mnt"), true)
+		initMnt, err2 := sys.netnsID(filepath.Join(opts.ProcRoot, "1", "ns", "mnt"), true)
+		if err1 != nil || err2 != nil || selfMnt != initMnt {
+			initMounts = d.readMounts(filepath.Join(opts.ProcRoot, "1", "mountinfo"))
+		}
 	}
 	// What this process's own table says needs no opening: a named
 	// namespace is a bind mount, and the table names its namespace.
@@ -245,7 +264,7 @@ func discover(ctx context.Context, opts Options, sys system) (Result, error) {
 		d.scanDir(dir, PathBindMount, scanned)
 	}
 	d.addMounts(own, "")
-	d.addMounts(init, filepath.Join(opts.ProcRoot, "1", "root"))
+	d.addMounts(initMounts, filepath.Join(opts.ProcRoot, "1", "root"))
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
@@ -553,10 +572,10 @@ func (d *discovery) result(procs []procInfo) Result {
 	}
 	var initialID *ID
 	switch {
-	case initial != nil:
-		initialID = &initial.id
 	case kthreadd != nil:
 		initialID = &kthreadd.id
+	case initial != nil:
+		initialID = &initial.id
 	default:
 		d.note(ReasonInitialUnknown, filepath.Join(d.procRoot, "1", "ns", "net"), nil)
 	}

@@ -27,6 +27,10 @@ func fixtureNetNSID(path string, trusted bool) (ID, error) {
 	if errno, ok := map[string]unix.Errno{"ENOENT": unix.ENOENT, "ESRCH": unix.ESRCH, "EACCES": unix.EACCES, "EIO": unix.EIO}[s]; ok {
 		return ID{}, &fs.PathError{Op: "stat", Path: path, Err: errno}
 	}
+	if rest, ok := strings.CutPrefix(s, "mnt:"); ok && strings.HasSuffix(path, "/ns/mnt") {
+		// A mount namespace, read only to compare two.
+		s = "net:" + rest
+	}
 	ino, ok := netNSInode(s)
 	if !ok {
 		return ID{}, &fs.PathError{Op: "open", Path: path, Err: errNotNetNS}
@@ -280,5 +284,54 @@ func TestLabelAndSpec(t *testing.T) {
 		if got := tt.ns.Spec(); got != tt.spec {
 			t.Errorf("Spec() of %s = %q, want %q", tt.ns.Path, got, tt.spec)
 		}
+	}
+}
+
+// TestDiscoverSharedMountNamespace: sharing PID 1's mount namespace, its
+// mount table is ours, and not read again.
+func TestDiscoverSharedMountNamespace(t *testing.T) {
+	sys := system{netnsID: func(path string, trusted bool) (ID, error) {
+		if strings.HasSuffix(path, "/ns/mnt") {
+			return ID{4, 4026531841}, nil
+		}
+		return fixtureNetNSID(path, trusted)
+	}, self: "testdata/node/proc/self"}
+	res, err := discover(context.Background(), Options{ProcRoot: "testdata/node/proc", NamedDirs: []string{}, BindDirs: []string{}}, sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mounted []string
+	for _, ns := range res.Namespaces {
+		if ns.PathKind != PathProcess {
+			mounted = append(mounted, ns.Path)
+		}
+	}
+	want := []string{"/run/docker/netns/0a1b2c3d4e5f", "/run/netns/lab", "/var/lib/fw/netns/edge", "/tmp/with space", "/var/lib/fw/netns/stacked"}
+	if diff := cmp.Diff(want, mounted); diff != "" {
+		t.Errorf("mounted namespaces (-want +got):\n%s", diff)
+	}
+}
+
+// TestDiscoverInitialFromKthreadd: kernel threads live in the initial
+// namespace whatever PID 1 does, so kthreadd's says which it is.
+func TestDiscoverInitialFromKthreadd(t *testing.T) {
+	sys := system{netnsID: func(path string, trusted bool) (ID, error) {
+		if strings.HasSuffix(path, "proc/1/ns/net") {
+			return ID{4, 4026532800}, nil
+		}
+		return fixtureNetNSID(path, trusted)
+	}, self: "testdata/node/proc/self"}
+	res, err := discover(context.Background(), Options{ProcRoot: "testdata/node/proc", NamedDirs: []string{}, BindDirs: []string{}, SkipMounts: true}, sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var initial []string
+	for _, ns := range res.Namespaces {
+		if ns.Initial {
+			initial = append(initial, ns.Label()+" "+ns.Path)
+		}
+	}
+	if diff := cmp.Diff([]string{"netns:[4026531840] testdata/node/proc/2/ns/net"}, initial); diff != "" {
+		t.Errorf("initial namespaces (-want +got):\n%s", diff)
 	}
 }

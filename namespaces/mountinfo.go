@@ -23,6 +23,11 @@ type nsMount struct {
 func parseNetNSMounts(table string) []nsMount {
 	var out []nsMount
 	for line := range strings.SplitSeq(table, "\n") {
+		// Most lines of a node's table are other mounts: pass them by
+		// before splitting them into fields.
+		if !strings.Contains(line, "net:[") {
+			continue
+		}
 		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw
 		// (mount ID, parent ID, major:minor, root, mount point, options,
 		// optional fields up to "-", then type, source, super options).
