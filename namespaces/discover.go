@@ -580,6 +580,7 @@ func (d *discovery) result(procs []procInfo) Result {
 		d.note(ReasonInitialUnknown, filepath.Join(d.procRoot, "1", "ns", "net"), nil)
 	}
 
+	res.Namespaces = make([]Namespace, 0, len(d.byID))
 	for _, e := range d.byID {
 		ns := e.ns
 		ns.Initial = initialID != nil && ns.ID == *initialID

@@ -36,7 +36,8 @@ func (n Namespace) Spec() string {
 // error wrapping ErrGone when no way to the namespace is left, and a
 // *neigh.PrivilegeError without CAP_SYS_ADMIN. Once open, the client holds
 // the namespace: it lives on while the client does, whatever happens to
-// its processes. The client's NetNS shows the namespace's Spec and Path,
+// its processes, so close it when done: a client kept for long keeps a
+// deleted pod's namespace alive. The client's NetNS shows the namespace's Spec and Path,
 // not the descriptor it was reached through.
 func (n Namespace) Open() (*neigh.Client, error) {
 	var c *neigh.Client
