@@ -453,7 +453,7 @@ func (d *discovery) readProcess(root string, pid int, buf *[]byte) procInfo {
 	if st.flags&pfKthread != 0 {
 		// Kernel threads all live in the initial namespace and belong
 		// to nobody: only kthreadd (whose parent is 0) is read, to
-		// know that namespace when PID 1's may not be read.
+		// know which namespace that is.
 		if st.ppid != 0 {
 			p.skip = true
 			return p
