@@ -116,12 +116,16 @@ func TestParseCgroup(t *testing.T) {
 			Attribution{Runtime: RuntimePodman, ContainerID: id1, Monitor: true, Cgroup: "/machine.slice/libpod-conmon-" + id1 + ".scope"}},
 		{"podman rootless", "0::/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" + id1 + ".scope",
 			Attribution{Runtime: RuntimePodman, ContainerID: id1, Cgroup: "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" + id1 + ".scope"}},
+		{"podman pod", "0::/machine.slice/machine-libpod_pod_" + id2 + ".slice/libpod-" + id1 + ".scope",
+			Attribution{Runtime: RuntimePodman, ContainerID: id1, Cgroup: "/machine.slice/machine-libpod_pod_" + id2 + ".slice/libpod-" + id1 + ".scope"}},
 		{"podman cgroupfs", "0::/libpod_parent/libpod-" + id1,
 			Attribution{Runtime: RuntimePodman, ContainerID: id1, Cgroup: "/libpod_parent/libpod-" + id1}},
 
 		// containerd without Kubernetes.
 		{"nerdctl systemd", "0::/system.slice/nerdctl-" + id3 + ".scope",
 			Attribution{Runtime: RuntimeContainerd, ContainerID: id3, Cgroup: "/system.slice/nerdctl-" + id3 + ".scope"}},
+		{"ECS task", "0::/ecs/8a1b2c3d4e5f60718293a4b5c6d7e8f9/" + id3,
+			Attribution{ContainerID: id3, Cgroup: "/ecs/8a1b2c3d4e5f60718293a4b5c6d7e8f9/" + id3}},
 		{"containerd namespace cgroupfs", "0::/default/" + id3,
 			Attribution{ContainerID: id3, Cgroup: "/default/" + id3}},
 
