@@ -143,7 +143,10 @@ type Result struct {
 type Options struct {
 	// ProcRoot is the proc filesystem whose processes are read: "/proc",
 	// or the node's when running in a container (a hostPath at /host/proc
-	// in a pod with hostPID).
+	// in a pod with hostPID). Paths in the result are under it, so they
+	// open from where the reader is; the node's named namespaces are then
+	// found through PID 1's mount table, as ProcRoot/1/root/run/netns/NAME,
+	// unless NamedDirs points at the node's /run/netns.
 	ProcRoot string
 	// NamedDirs hold named namespaces; nil means /run/netns and
 	// /var/run/netns, an empty slice none.
