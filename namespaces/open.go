@@ -75,7 +75,7 @@ func (n Namespace) pinned(open func(spec string) error) error {
 		case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ESRCH):
 			continue
 		case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
-			return &neigh.PrivilegeError{Op: "opening network namespace " + path, Cap: "CAP_SYS_ADMIN", Hint: "run as root"}
+			return &neigh.PrivilegeError{Op: "opening network namespace " + path, Cap: neigh.CapSysAdmin}
 		case err != nil:
 			return fmt.Errorf("opening network namespace %s: %w", path, err)
 		}
