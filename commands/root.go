@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/arpdoctor/arpdoctor/capture"
+	"github.com/arpdoctor/arpdoctor/namespaces"
 	"github.com/spf13/cobra"
 )
 
@@ -24,6 +25,10 @@ type globalOptions struct {
 	Color string
 	// color is Color resolved against the terminal and the environment.
 	color bool
+	// AllNetNS covers every network namespace of the machine.
+	AllNetNS bool
+	// ProcRoot is where the machine's /proc is, for --all-netns.
+	ProcRoot string
 	seams
 }
 
@@ -31,9 +36,20 @@ type globalOptions struct {
 type seams struct {
 	openNeigh   func(netns string) (neighClient, error)
 	openCapture func(netns, ifname string, f capture.Filter) (*liveCapture, error)
+	discover    func(ctx context.Context, procRoot string) ([]netnsTarget, []namespaces.Note, error)
 }
 
-func kernelSeams() seams { return seams{openNeigh: openNeigh, openCapture: openLiveCapture} }
+func kernelSeams() seams {
+	return seams{openNeigh: openNeigh, openCapture: openLiveCapture, discover: discoverNetNS}
+}
+
+const allNetNSAnnotation = "arpdoctor/all-netns"
+
+// allNetNS marks a command that takes --all-netns.
+func allNetNS(a map[string]string) map[string]string {
+	a[allNetNSAnnotation] = "yes"
+	return a
+}
 
 const outputsAnnotation = "arpdoctor/outputs"
 
@@ -78,6 +94,8 @@ input, missing privilege, missing interface).`,
 	pf.StringVar(&g.NetNS, "netns", "", "work in network namespace `NAME|PATH`: a name under /run/netns (as ip -n takes it) or a path such as /proc/PID/ns/net")
 	pf.StringVarP(&g.Output, "output", "o", "", "output `FORMAT`: table (the default), wide or json; some commands have others")
 	pf.StringVar(&g.Color, "color", "auto", "color `WHEN`: auto (on a terminal, unless NO_COLOR is set), always or never")
+	pf.BoolVarP(&g.AllNetNS, "all-netns", "A", false, "every network namespace of the machine, each attributed to its container or pod (neigh, verify, flush, watch, doctor)")
+	pf.StringVar(&g.ProcRoot, "proc-root", "/proc", "where the machine's /proc is, for --all-netns (from a container: the node's, e.g. /host/proc)")
 
 	root.AddCommand(
 		newNeighCmd(g, nil),
@@ -103,6 +121,14 @@ func (g *globalOptions) resolve(cmd *cobra.Command) error {
 	}
 	if !slices.Contains(formats, g.Output) {
 		return flagErrorf("%s does not support -o %s (want %s)", cmd.CommandPath(), g.Output, strings.Join(formats, ", "))
+	}
+	if g.AllNetNS {
+		if cmd.Annotations[allNetNSAnnotation] == "" {
+			return flagErrorf("%s does not take --all-netns", cmd.CommandPath())
+		}
+		if g.NetNS != "" {
+			return flagErrorf("--netns and --all-netns exclude each other")
+		}
 	}
 	switch g.Color {
 	case "always":

@@ -15,16 +15,40 @@ import (
 // Assess turns the facts into checks, in the order they ran, and the
 // diagnosis. Only what was gathered is assessed: a nil Trace or Verify
 // adds no check.
-func Assess(f *Facts) *Report {
-	a := &assessment{f: f, rep: &Report{NetNS: f.NetNS, OK: true, Complete: true, Incomplete: []Incomplete{}, Checks: []Check{}}}
-	a.settings()
-	a.table()
-	a.statistics()
-	if f.Trace != nil {
-		a.trace()
+func Assess(f *Facts) *Report { return assess(f, true, true) }
+
+// AssessMachine judges only what the whole machine shares: the settings
+// and the kernel's counters. With AssessNamespace for each namespace it
+// makes the report of a machine with many namespaces.
+func AssessMachine(f *Facts) *Report { return assess(f, true, false) }
+
+// AssessNamespace judges only what is a namespace's own: its entries, its
+// handshakes and its probes. f.Settings, when given, is not reported but
+// lets the diagnosis say that the settings keep stale entries alive.
+func AssessNamespace(f *Facts) *Report { return assess(f, false, true) }
+
+func assess(f *Facts, machine, namespace bool) *Report {
+	a := &assessment{f: f, machine: machine,
+		rep: &Report{NetNS: f.NetNS, OK: true, Complete: true, Incomplete: []Incomplete{}, Checks: []Check{}}}
+	if machine {
+		a.settings()
 	}
-	if f.Verify != nil {
-		a.verify()
+	switch {
+	case namespace:
+		a.table()
+	case machine:
+		a.tableUsage()
+	}
+	if machine {
+		a.statistics()
+	}
+	if namespace {
+		if f.Trace != nil {
+			a.trace()
+		}
+		if f.Verify != nil {
+			a.verify()
+		}
 	}
 	a.diagnose()
 	for _, ch := range a.rep.Checks {
@@ -39,6 +63,8 @@ func Assess(f *Facts) *Report {
 type assessment struct {
 	f   *Facts
 	rep *Report
+	// machine says the report covers what the machine shares.
+	machine bool
 }
 
 func (a *assessment) add(ch Check) {
@@ -136,17 +162,39 @@ func (a *assessment) table() {
 			len(failing), words.Plural(len(failing), "IP", "IPs"), strings.Join(limit(failing, 8), ", ")))
 		ch.Next = append(ch.Next, In(f.NetNS, "neigh", "--state", "failed,incomplete"))
 	}
-	if f.Settings != nil {
-		for _, r := range f.Settings.Results {
-			if r.Rule == sysctl.RuleTableUsage && r.Status == sysctl.StatusWarn {
-				ch.Verdict = Warning
-				ch.Evidence = append(ch.Evidence, r.Key+": "+r.Message)
-				ch.Next = append(ch.Next, MachineWide("sysctl", "check", "--profile", "kubernetes"))
-			}
-		}
-	}
+	a.tableUsageRule(&ch)
 	ch.Data = TableData{Entries: len(entries), Failing: len(failing)}
 	a.add(ch)
+}
+
+// tableUsage judges how full the kernel's tables are, all namespaces
+// together: what the machine shares, where the report of each namespace
+// judges its own entries.
+func (a *assessment) tableUsage() {
+	f := a.f
+	ch := Check{Name: CheckTable, Verdict: OK}
+	var parts []string
+	for _, t := range f.Tables {
+		parts = append(parts, fmt.Sprintf("%s %d of gc_thresh3 %d (gc_thresh1/2 %d/%d)", t.Family, t.Entries, t.Thresh3, t.Thresh1, t.Thresh2))
+	}
+	ch.Summary = "entries in all namespaces: " + strings.Join(parts, ", ")
+	a.tableUsageRule(&ch)
+	ch.Data = TableData{Entries: len(shown(f.Entries))}
+	a.add(ch)
+}
+
+// tableUsageRule adds the settings' verdict on how full the table is.
+func (a *assessment) tableUsageRule(ch *Check) {
+	if a.f.Settings == nil || !a.machine {
+		return
+	}
+	for _, r := range a.f.Settings.Results {
+		if r.Rule == sysctl.RuleTableUsage && r.Status == sysctl.StatusWarn {
+			ch.Verdict = Worse(ch.Verdict, Warning)
+			ch.Evidence = append(ch.Evidence, r.Key+": "+r.Message)
+			ch.Next = append(ch.Next, MachineWide("sysctl", "check", "--profile", "kubernetes"))
+		}
+	}
 }
 
 // statistics reports the kernel's counters: overflows are a problem,

@@ -48,7 +48,7 @@ func (a *assessment) diagnose() {
 			return nil
 		},
 		func() *Diagnosis {
-			if prevent == nil {
+			if prevent == nil || !a.machine {
 				return nil
 			}
 			return &Diagnosis{Certainty: "exposed",
