@@ -188,9 +188,9 @@ func (d *doctor) add(ch doctorCheck) {
 // settings runs the sysctl check, live, with the cloud profile.
 func (d *doctor) settings(k readTable) *sysctl.Report {
 	rules, _ := sysctl.Profile("cloud")
-	src := sysctl.LiveSource{Root: d.o.Root, Do: d.c.NetNS().Do, Kernel: k}
+	src := sysctl.Running{Root: d.o.Root, Do: d.c.NetNS().Do, Kernel: k}
 	opts := sysctl.CheckOptions{Profile: "cloud"}
-	snap, err := readLive(src, d.o.Root, nil, &opts)
+	snap, err := sysctl.ReadRunningWithBoot(src, nil, &opts)
 	if err != nil {
 		d.add(doctorCheck{Name: "settings", Verdict: verdictSkipped, Summary: "the settings could not be read: " + oneLine(err.Error()),
 			Next: []string{d.prefix + "sysctl check"}})
@@ -254,7 +254,7 @@ func (r readTable) List(f neigh.Filter) ([]neigh.Entry, error) {
 // use and counters, which doctor reports in sections of their own.
 func settingsRule(id string) bool {
 	switch id {
-	case "table-usage", "table-full", "forced-gc":
+	case sysctl.RuleTableUsage, sysctl.RuleTableFull, sysctl.RuleForcedGC:
 		return false
 	}
 	return true
@@ -284,7 +284,7 @@ func (d *doctor) table(entries []neigh.Entry, tables []neigh.Table, sysrep *sysc
 	}
 	if sysrep != nil {
 		for _, r := range sysrep.Results {
-			if r.Rule == "table-usage" && r.Status == sysctl.StatusWarn {
+			if r.Rule == sysctl.RuleTableUsage && r.Status == sysctl.StatusWarn {
 				ch.Verdict = verdictWarning
 				ch.Evidence = append(ch.Evidence, r.Key+": "+r.Message)
 				ch.Next = append(ch.Next, d.prefix+"sysctl check --profile kubernetes")
@@ -500,7 +500,7 @@ func (d *doctor) diagnose(sysrep *sysctl.Report) {
 	prevent := ""
 	if sysrep != nil {
 		for _, r := range sysrep.Results {
-			if r.Rule == "stale-entries" && r.Status == sysctl.StatusFail {
+			if r.Rule == sysctl.RuleStaleEntries && r.Status == sysctl.StatusFail {
 				prevent = "arpdoctor sysctl fix"
 			}
 		}

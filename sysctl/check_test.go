@@ -92,11 +92,11 @@ func checkTree(t *testing.T, tree string, mode Mode, k Kernel, profile string, e
 	if mode == ModeConfig {
 		return Check(cfg.Values(ModeConfig, keys), rules, CheckOptions{Profile: profile})
 	}
-	src := LiveSource{Root: root}
+	src := Running{Root: root}
 	if k != nil {
 		src.Kernel = k
 	}
-	s, err := ReadLive(src, keys)
+	s, err := ReadRunning(src, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestDrift(t *testing.T) {
 // The container tree has no neigh.default: the check says so, and the
 // values fill in from netlink in the units /proc/sys uses.
 func TestNetlinkFallbackValues(t *testing.T) {
-	s, err := ReadLive(LiveSource{Root: "testdata/container", Kernel: quietKernel()}, nil)
+	s, err := ReadRunning(Running{Root: "testdata/container", Kernel: quietKernel()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,7 +463,7 @@ func TestHolds(t *testing.T) {
 // With --strict a warning fails the check.
 func TestStrict(t *testing.T) {
 	rules, _ := Profile("cloud")
-	s, err := ReadLive(LiveSource{Root: "testdata/tuned", Kernel: busyKernel()}, nil)
+	s, err := ReadRunning(Running{Root: "testdata/tuned", Kernel: busyKernel()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +480,7 @@ func TestStrict(t *testing.T) {
 func TestTableUsageMachineWide(t *testing.T) {
 	k := quietKernel()
 	k.tables[0].Entries = 950
-	s, err := ReadLive(LiveSource{Root: "testdata/container", Kernel: k}, nil)
+	s, err := ReadRunning(Running{Root: "testdata/container", Kernel: k}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
