@@ -417,6 +417,27 @@ func TestParseExpectation(t *testing.T) {
 		{in: "net.ipv4.neigh.default.gc_thresh3>=lots", err: `"net.ipv4.neigh.default.gc_thresh3>=lots": >= needs a number`},
 		{in: "net.ipv4.neigh.default.gc_thresh1=", err: `"net.ipv4.neigh.default.gc_thresh1=": no value after =`},
 		{in: "<=5", err: `"<=5": empty key`},
+		// Operators that are not: refused, where they used to end up in
+		// the key or the value.
+		{in: "net.ipv4.x==1", err: `"net.ipv4.x==1": "==" is not an operator: want KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER`},
+		{in: "net.ipv4.x == 1", err: `"net.ipv4.x == 1": "==" is not an operator: want KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER`},
+		{in: "net.ipv4.x!=1", err: `"net.ipv4.x!=1": "!=" is not an operator: want KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER`},
+		{in: "net.ipv4.x=>1", err: `"net.ipv4.x=>1": "=>" is not an operator: want KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER`},
+		{in: "net.ipv4.x=<1", err: `"net.ipv4.x=<1": "=<" is not an operator: want KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER`},
+		{in: "net.ipv4.x<1", err: `"net.ipv4.x<1": "<" is not an operator: want KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER`},
+		{in: "net.ipv4.x>>=1", err: `"net.ipv4.x>>=1": ">>=" is not an operator: want KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER`},
+		// Keys no kernel has, where arpdoctor knows every key.
+		{in: "net.ipv4.neigh.default.gc_thres1=0", err: `"net.ipv4.neigh.default.gc_thres1=0": unknown key net.ipv4.neigh.default.gc_thres1: no kernel has gc_thres1 under neigh (did you mean gc_thresh1?)`},
+		{in: "net.ipv6.neigh.eth0.gc_thresh3>=1", err: `"net.ipv6.neigh.eth0.gc_thresh3>=1": unknown key net.ipv6.neigh.eth0.gc_thresh3: gc_thresh3 is the table's, not an interface's: only net.ipv6.neigh.default has it`},
+		{in: "net.ipv4.neigh.gc_thresh1=0", err: `"net.ipv4.neigh.gc_thresh1=0": unknown key net.ipv4.neigh.gc_thresh1: the neighbor keys are net.ipv4.neigh.INTERFACE.NAME`},
+		{in: "net.ipv4.conf.all.arp_notfy=1", err: `"net.ipv4.conf.all.arp_notfy=1": unknown key net.ipv4.conf.all.arp_notfy: no kernel has arp_notfy under net.ipv4.conf (did you mean arp_notify?)`},
+		{in: "net.ipv4.neigh.*.gc_stale_tim=1", err: `"net.ipv4.neigh.*.gc_stale_tim=1": unknown key net.ipv4.neigh.*.gc_stale_tim: no kernel has gc_stale_tim under neigh (did you mean gc_stale_time?)`},
+		// Known, or not known at all: taken.
+		{in: "net.ipv4.neigh.*.gc_thresh1=0", want: "net.ipv4.neigh.*.gc_thresh1 = 0"},
+		{in: "net.ipv4.neigh.eth0.gc_stale_time<=60", want: "net.ipv4.neigh.eth0.gc_stale_time <= 60"},
+		{in: "net.ipv4.neigh.default.gc_thresh*<=99999", want: "net.ipv4.neigh.default.gc_thresh* <= 99999"},
+		{in: "net.ipv4.conf.eth0.rp_filter=2", want: "net.ipv4.conf.eth0.rp_filter = 2"},
+		{in: "net.core.somaxconnn>=1", want: "net.core.somaxconnn >= 1"},
 	}
 	for _, tt := range tests {
 		e, err := ParseExpectation(tt.in)

@@ -48,12 +48,19 @@ func (e Expectation) want() string {
 }
 
 // ParseExpectation reads KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER, with
-// optional blanks around the operator. KEY may be a glob.
+// optional blanks around the operator. KEY may be a glob. Anything else
+// that looks like an operator ("==", "!=", "=>", "<") is refused rather
+// than read as part of the key or the value, and so is a key this package
+// knows no kernel has (see Known): a *UnknownKeyError, wrapped.
 func ParseExpectation(s string) (Expectation, error) {
+	const forms = "want KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER"
 	var e Expectation
 	i := strings.IndexByte(s, '=')
 	if i < 0 {
-		return e, fmt.Errorf("%q: want KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER", s)
+		if j := strings.IndexAny(s, "<>"); j >= 0 {
+			return e, fmt.Errorf("%q: %q is not an operator: %s", s, s[j:j+1], forms)
+		}
+		return e, fmt.Errorf("%q: %s", s, forms)
 	}
 	keyEnd := i
 	e.Op = OpEqual
@@ -61,8 +68,20 @@ func ParseExpectation(s string) (Expectation, error) {
 		keyEnd = i - 1
 		e.Op = Op(s[i-1 : i+1])
 	}
-	k, err := ParseKey(strings.TrimSpace(s[:keyEnd]))
+	keyText := strings.TrimSpace(s[:keyEnd])
+	rest := strings.TrimSpace(s[i+1:])
+	if j := strings.IndexAny(keyText, "<>!="); j >= 0 {
+		op := strings.TrimSpace(keyText[j:]) + string(e.Op)
+		return e, fmt.Errorf("%q: %q is not an operator: %s", s, op, forms)
+	}
+	if rest != "" && strings.ContainsRune("=<>", rune(rest[0])) {
+		return e, fmt.Errorf("%q: %q is not an operator: %s", s, string(e.Op)+rest[:1], forms)
+	}
+	k, err := ParseKey(keyText)
 	if err != nil {
+		return e, fmt.Errorf("%q: %w", s, err)
+	}
+	if _, err := Known(k); err != nil {
 		return e, fmt.Errorf("%q: %w", s, err)
 	}
 	e.Key = k
