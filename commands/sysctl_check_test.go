@@ -10,7 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/arpdoctor/arpdoctor/sysctl"
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 )
 
 // A stock host fails on gc_thresh1 = 128 and says why; stdout is not a
@@ -434,5 +436,76 @@ func TestSysctlCheckFlags(t *testing.T) {
 				t.Errorf("%d rules, want %d", len(got.rules), tt.rules)
 			}
 		})
+	}
+}
+
+// Input the check cannot take is one line on stderr and exit 2: a
+// malformed expectation, a key no kernel has, a config file too large, a
+// FIFO among the config files.
+func TestSysctlCheckRefusesBadInput(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.conf")
+	os.WriteFile(big, []byte(strings.Repeat("# comment\n", sysctl.MaxFileLines+1)), 0o644)
+	root := copyTree(t, "image-unset")
+	if err := unix.Mkfifo(filepath.Join(root, "etc/sysctl.d/50-fifo.conf"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		err  string
+	}{{
+		name: "== is no operator",
+		args: []string{"--expect", "net.ipv4.x==1"},
+		err:  `arpdoctor: --expect "net.ipv4.x==1": "==" is not an operator: want KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER (see 'arpdoctor sysctl check --help')` + "\n",
+	}, {
+		name: "a key no kernel has",
+		args: []string{"--expect", "net.ipv4.neigh.default.gc_thres1=0"},
+		err:  `arpdoctor: --expect "net.ipv4.neigh.default.gc_thres1=0": unknown key net.ipv4.neigh.default.gc_thres1: no kernel has gc_thres1 under neigh (did you mean gc_thresh1?) (see 'arpdoctor sysctl check --help')` + "\n",
+	}, {
+		name: "too many lines",
+		args: []string{"--file", big},
+		err:  "arpdoctor: file " + big + ": more than 50000 lines\n",
+	}, {
+		name: "a FIFO among the config files",
+		args: []string{"--config", "--root", root},
+		err:  "arpdoctor: /etc/sysctl.d/50-fifo.conf is a FIFO, not a regular file\n",
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := run(t, false, append([]string{"sysctl", "check"}, tt.args...)...)
+			if diff := cmp.Diff(tt.err, errOut); diff != "" {
+				t.Errorf("stderr (-want +got):\n%s", diff)
+			}
+			if code != ExitTrouble || out != "" {
+				t.Errorf("exit %d, stdout %q; want %d and nothing", code, out, ExitTrouble)
+			}
+		})
+	}
+}
+
+// A FIFO given with --file that nobody writes does not hang the check:
+// cancelling the context (as SIGINT does) ends it with exit 2.
+func TestSysctlCheckFIFOCancelled(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A writer that never writes: without it the FIFO could end at once.
+	w, err := os.OpenFile(fifo, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	ios, _, out, errOut := TestStreams()
+	done := make(chan int, 1)
+	go func() { done <- Main(ctx, ios, []string{"sysctl", "check", "--file", fifo}) }()
+	cancel()
+	if code := <-done; code != ExitTrouble {
+		t.Errorf("exit %d, want %d", code, ExitTrouble)
+	}
+	if want := "arpdoctor: reading " + fifo + ": context canceled\n"; errOut.String() != want || out.Len() != 0 {
+		t.Errorf("stdout %q, stderr %q; want %q", out, errOut, want)
 	}
 }

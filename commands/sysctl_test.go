@@ -2,8 +2,12 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"net/netip"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -90,3 +94,49 @@ const staleWhy = "below gc_thresh1 entries the garbage collector never runs, so 
 const notifyWhy = "with arp_notify = 1 an interface sends a gratuitous ARP when it comes up or its MAC changes, so a new machine on a reused IP corrects its peers' caches at once"
 
 func copyTree(t *testing.T, tree string) string { return sysctltest.CopyTree(t, trees+tree) }
+
+// The library's errors state facts; the command adds what to do, in its
+// own flags.
+func TestSysctlHint(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{&sysctl.NoProcSysError{Root: "/mnt/image"},
+			"no live values: there is no /mnt/image/proc/sys/net (to check a tree's config files, add --config; to write only its file, sysctl fix --no-apply)"},
+		{&sysctl.FileWriteError{Path: "/etc/sysctl.d/60-arpdoctor.conf", Err: &fs.PathError{Op: "open", Path: "/etc/sysctl.d", Err: syscall.EACCES}},
+			"writing /etc/sysctl.d/60-arpdoctor.conf: open /etc/sysctl.d: permission denied: run as root, or use --root for an image's tree"},
+		{&sysctl.FileWriteError{Path: "/etc/sysctl.d/60-arpdoctor.conf", Err: syscall.ENOSPC},
+			"writing /etc/sysctl.d/60-arpdoctor.conf: no space left on device"},
+		{&sysctl.LiveWriteError{Key: "net.ipv4.conf.all.arp_notify", Err: syscall.EROFS},
+			"setting net.ipv4.conf.all.arp_notify live: read-only file system: needs root (CAP_NET_ADMIN) and a writable /proc/sys; run as root, or pass --no-apply"},
+	}
+	for _, tt := range tests {
+		got := sysctlHint(tt.err)
+		if got.Error() != tt.want {
+			t.Errorf("hint for %v:\n got %s\nwant %s", tt.err, got, tt.want)
+		}
+		if !errors.Is(got, tt.err) {
+			t.Errorf("%v no longer wraps the library's error", got)
+		}
+	}
+
+	// End to end: a tree with no /proc/sys.
+	code, _, errOut := run(t, false, "sysctl", "check", "--root", trees+"image-unset")
+	if want := "arpdoctor: no live values: there is no " + trees + "image-unset/proc/sys/net (to check a tree's config files, add --config; to write only its file, sysctl fix --no-apply)\n"; errOut != want || code != ExitTrouble {
+		t.Errorf("exit %d, stderr %q; want %d, %q", code, errOut, ExitTrouble, want)
+	}
+}
+
+// A mistyped subcommand of the group is an error with a suggestion, as at
+// the top level, not help and success.
+func TestSysctlUnknownSubcommand(t *testing.T) {
+	code, out, errOut := run(t, false, "sysctl", "chek")
+	want := `arpdoctor: unknown command "chek" for "arpdoctor sysctl"; did you mean "check"? (see 'arpdoctor sysctl --help')` + "\n"
+	if code != ExitTrouble || out != "" || errOut != want {
+		t.Errorf("exit %d, stdout %q, stderr %q; want %d, nothing, %q", code, out, errOut, ExitTrouble, want)
+	}
+	if code, out, _ := run(t, false, "sysctl"); code != ExitOK || !strings.Contains(out, "Available Commands:") {
+		t.Errorf("sysctl alone: exit %d, %q; want help", code, out)
+	}
+}

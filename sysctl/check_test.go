@@ -522,3 +522,40 @@ func TestTableUsageMachineWide(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+// A key that is not found says why, as far as arpdoctor can tell: a key it
+// knows is missing because its interface is; one it does not know may be
+// misspelt.
+func TestNotVisibleSaysWhy(t *testing.T) {
+	var rules []Rule
+	for _, s := range []string{"net.ipv4.neigh.eth9.gc_stale_time<=60", "net.core.somaxconnn>=1"} {
+		r, err := ExpectRule(s, StatusFail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules = append(rules, r)
+	}
+	live, err := ReadRunning(Running{Root: "testdata/stock"}, []Key{"net.ipv4.neigh.eth9.gc_stale_time", "net.core.somaxconnn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadSystemConfig("testdata/image-unset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range []*Snapshot{live, cfg.Values(ModeConfig, nil)} {
+		for _, r := range Check(s, rules, CheckOptions{}).Results {
+			got = append(got, string(r.Status)+": "+r.Message)
+		}
+	}
+	want := []string{
+		"NOT VISIBLE: net.ipv4.neigh.eth9.gc_stale_time is not in /proc/sys here: there is no interface eth9 in this network namespace",
+		"NOT VISIBLE: net.core.somaxconnn is not in /proc/sys here: arpdoctor does not know this key, so it may be misspelt, or belong to a module that is not loaded",
+		"NOT VISIBLE: no config file sets it, and arpdoctor does not know its kernel default",
+		"NOT VISIBLE: no config file sets it, and arpdoctor does not know this key: check its spelling",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

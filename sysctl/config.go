@@ -169,7 +169,7 @@ func (c *Config) readTreeFile(t *treeRoot, name string, ov *fileOverride) error 
 	}
 	if errors.Is(err, syscall.ENXIO) {
 		// A socket cannot be opened; nor can a FIFO for writing only.
-		return fmt.Errorf("reading %s: %w", name, &SpecialFileError{Path: name, Kind: "a socket"})
+		return &SpecialFileError{Path: name, Kind: "a socket"}
 	}
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", name, err)
@@ -187,7 +187,7 @@ func (c *Config) readTreeFile(t *treeRoot, name string, ov *fileOverride) error 
 		c.Skipped = append(c.Skipped, SkippedFile{Path: name, Reason: errMasked.Error()})
 		return nil
 	case !fi.Mode().IsRegular():
-		return fmt.Errorf("reading %s: %w", name, &SpecialFileError{Path: name, Kind: fileKind(fi.Mode())})
+		return &SpecialFileError{Path: name, Kind: fileKind(fi.Mode())}
 	}
 	return c.add(f, name)
 }
