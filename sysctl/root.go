@@ -149,21 +149,21 @@ func (r *treeRoot) walk(name string, flags int, mode uint32) (int, error) {
 		}
 		if isLast(remaining) {
 			fd, err := unix.Openat(cur(), c, flags|unix.O_NOFOLLOW, mode)
-			if err == unix.ELOOP || err == unix.EMLINK || (err == nil && flags&unix.O_PATH != 0 && isSymlinkFD(fd)) {
-				// O_NOFOLLOW met a link (O_PATH opens the link itself).
-				if err == nil {
-					unix.Close(fd)
-				}
-				if ferr := follow(c); ferr != nil {
-					if ferr == unix.EINVAL {
-						// Not a link after all: ELOOP was the kernel's own.
-						return -1, err
-					}
-					return -1, ferr
-				}
-				continue
+			// O_NOFOLLOW met a link: open fails (ELOOP, or ENOTDIR with
+			// O_DIRECTORY), or O_PATH opens the link itself.
+			if err == nil && flags&unix.O_PATH != 0 && isSymlinkFD(fd) {
+				unix.Close(fd)
+				err = unix.ELOOP
+			} else if err != unix.ELOOP && err != unix.ENOTDIR {
+				return fd, err
 			}
-			return fd, err
+			if !isSymlinkAt(cur(), c) {
+				return -1, err
+			}
+			if ferr := follow(c); ferr != nil {
+				return -1, ferr
+			}
+			continue
 		}
 		fd, err := unix.Openat(cur(), c, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -203,6 +203,11 @@ func isLast(remaining []string) bool {
 func isSymlinkFD(fd int) bool {
 	var st unix.Stat_t
 	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK
+}
+
+func isSymlinkAt(dirfd int, name string) bool {
+	var st unix.Stat_t
+	return unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK
 }
 
 func readlinkat(dirfd int, name string) (string, error) {

@@ -62,6 +62,9 @@ func TestTreeRootResolves(t *testing.T) {
 		}
 		defer tr.Close()
 		for in, want := range map[string]string{
+			"/lib":                "usr/lib",
+			"/etc/abs":            "usr/lib",
+			"/etc/climb":          "etc",
 			"/lib/sysctl.d":       "usr/lib/sysctl.d",
 			"/etc/abs/sysctl.d":   "usr/lib/sysctl.d",
 			"/etc/climb/sysctl.d": "etc/sysctl.d",
@@ -78,16 +81,21 @@ func TestTreeRootResolves(t *testing.T) {
 				}
 				continue
 			}
-			f, err := tr.open(in, unix.O_PATH, 0)
-			if err != nil {
-				t.Errorf("open(%s): %v", in, err)
-				continue
+			for _, flags := range []int{unix.O_PATH, unix.O_PATH | unix.O_DIRECTORY, unix.O_RDONLY | unix.O_DIRECTORY} {
+				f, err := tr.open(in, flags, 0)
+				if err != nil {
+					t.Errorf("open(%s, %#x): %v", in, flags, err)
+					continue
+				}
+				got, _ := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
+				f.Close()
+				if w := filepath.Join(root, want); got != w {
+					t.Errorf("open(%s, %#x) reached %s, want %s", in, flags, got, w)
+				}
 			}
-			got, _ := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
-			f.Close()
-			if w := filepath.Join(root, want); got != w {
-				t.Errorf("open(%s) reached %s, want %s", in, got, w)
-			}
+		}
+		if ents, err := tr.readDir("/lib"); err != nil || len(ents) != 1 || ents[0].Name() != "sysctl.d" {
+			t.Errorf("readDir through a link: %v, %v", ents, err)
 		}
 		for _, name := range []string{"/etc/sysctl.d/masked.conf", "/etc/sysctl.d/masked2.conf", "/etc/masked.d", "/etc/masked.d/x.conf"} {
 			if name == "/etc/masked.d/x.conf" {
