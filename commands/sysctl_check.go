@@ -74,7 +74,7 @@ when the check could not be made (a malformed config file among them).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Root, "root", "/", "read files (/proc/sys, /etc, /usr/lib) under this directory, such as a machine image")
+	f.StringVar(&o.Root, "root", "/", "read files (/proc/sys, /etc, /usr/lib) under this directory, such as a machine image; its links never lead out of it")
 	f.BoolVar(&o.Config, "config", false, "check what the config files under --root set at boot, not the live values")
 	f.StringArrayVar(&o.Files, "file", nil, "check what this config file sets (repeatable; later files override earlier ones)")
 	f.StringVar(&o.Profile, "profile", "cloud", "built-in rules: cloud, kubernetes or none")

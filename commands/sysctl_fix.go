@@ -72,7 +72,7 @@ Exit status: 1 when something is left unfixed, 2 when fix could not run
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Root, "root", "/", "write and read files under this directory, such as a machine image")
+	f.StringVar(&o.Root, "root", "/", "write and read files under this directory, such as a machine image; its links never lead out of it")
 	f.StringVar(&o.Path, "path", sysctl.DefaultFixPath, "the file to write, as on the machine (under --root)")
 	f.StringVar(&o.Profile, "profile", "cloud", "the profile whose values to write: cloud or kubernetes")
 	f.BoolVar(&o.DryRun, "dry-run", false, "show the change to the file and the live values to set; change nothing")

@@ -230,7 +230,9 @@ func (c *Config) addFile(ctx context.Context, p string) error {
 	if fi.Mode().IsRegular() {
 		return c.add(f, p)
 	}
-	return c.add(newSpecialReader(ctx, f, specialFileTimeout), p)
+	r := newSpecialReader(ctx, f, specialFileTimeout)
+	defer r.release()
+	return c.add(r, p)
 }
 
 func newConfig() *Config {
