@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -163,5 +164,53 @@ not fixed: net.ipv4.conf.all.arp_notify: /etc/sysctl.d/99-sysctl.conf:16 sets 0 
 	}
 	if b, _ := os.ReadFile(filepath.Join(root, "etc/sysctl.conf")); !bytes.Equal(b, sysctlConf) {
 		t.Error("fix changed /etc/sysctl.conf")
+	}
+}
+
+// A tree whose /proc, /etc/sysctl.d and keys lead out of it: check and
+// fix read nothing outside it and write nothing there, whatever they make
+// of the tree.
+func TestSysctlRootLinksOut(t *testing.T) {
+	base := t.TempDir()
+	root, outside := filepath.Join(base, "root"), filepath.Join(base, "outside")
+	for p, v := range map[string]string{
+		"proc/sys/net/ipv4/neigh/default/gc_thresh1": "4242\n",
+		"proc/sys/net/ipv4/conf/all/arp_notify":      "0\n",
+		"etc/sysctl.d/50-outside.conf":               "net.ipv4.neigh.default.gc_thresh1 = 4343\n",
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(outside, p)), 0o755)
+		os.WriteFile(filepath.Join(outside, p), []byte(v), 0o644)
+	}
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.Symlink(filepath.Join(outside, "proc"), filepath.Join(root, "proc"))
+	os.Symlink("../../outside/etc/sysctl.d", filepath.Join(root, "etc/sysctl.d"))
+	before := sysctltest.TreeState(t, outside)
+
+	code, out, errOut := run(t, false, "sysctl", "check", "--config", "--root", root, "-o", "json")
+	if code != ExitProblems || strings.Contains(out, "4343") || strings.Contains(out, "50-outside.conf") {
+		t.Errorf("check --config: exit %d, stderr %q, read outside the root:\n%s", code, errOut, out)
+	}
+	code, _, errOut = run(t, false, "sysctl", "check", "--root", root)
+	if code != ExitTrouble || !strings.HasPrefix(errOut, "arpdoctor: no live values: there is no "+root+"/proc/sys/net") {
+		t.Errorf("check: exit %d, stderr %q", code, errOut)
+	}
+	code, out, errOut = run(t, false, "sysctl", "fix", "--root", root)
+	if code != ExitTrouble || strings.Contains(out, "4242") {
+		t.Errorf("fix: exit %d, stderr %q, stdout %q", code, errOut, out)
+	}
+	// The file goes where /etc/sysctl.d leads inside the tree, and the
+	// tree's config then has it.
+	code, out, errOut = run(t, false, "sysctl", "fix", "--root", root, "--no-apply")
+	if code != ExitOK || errOut != "" {
+		t.Errorf("fix --no-apply: exit %d, stderr %q; stdout %q", code, errOut, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "outside/etc/sysctl.d/60-arpdoctor.conf")); err != nil || string(b) != sysctltest.CloudFixFile {
+		t.Errorf("the file written: %q, %v", b, err)
+	}
+	if code, out, errOut := run(t, false, "sysctl", "check", "--config", "--root", root); code != ExitOK {
+		t.Errorf("check --config after fix: exit %d, stderr %q\n%s", code, errOut, out)
+	}
+	if after := sysctltest.TreeState(t, outside); !reflect.DeepEqual(before, after) {
+		t.Errorf("outside the root changed:\nbefore %v\nafter  %v", before, after)
 	}
 }

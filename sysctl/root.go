@@ -284,9 +284,15 @@ func (r *treeRoot) isDir(name string) bool {
 }
 
 // mkdirAll makes the directory name and its missing parents inside the
-// tree. A link on the way to a directory that is missing is not followed
-// into making one: that is an error.
+// tree. A link on the way to a directory that is missing is followed, as
+// mkdir -p follows it: the directory is made where the link leads, inside
+// the tree.
 func (r *treeRoot) mkdirAll(name string, perm uint32) error {
+	links := 0
+	return r.mkdirAllLinks(name, perm, &links)
+}
+
+func (r *treeRoot) mkdirAllLinks(name string, perm uint32, links *int) error {
 	name = path.Clean("/" + name)
 	if r.isDir(name) {
 		return nil
@@ -295,7 +301,7 @@ func (r *treeRoot) mkdirAll(name string, perm uint32) error {
 		return &fs.PathError{Op: "mkdir", Path: name, Err: unix.ENOTDIR}
 	}
 	parent, base := path.Split(name)
-	if err := r.mkdirAll(parent, perm); err != nil {
+	if err := r.mkdirAllLinks(parent, perm, links); err != nil {
 		return err
 	}
 	d, err := r.open(parent, unix.O_PATH|unix.O_DIRECTORY, 0)
@@ -303,10 +309,21 @@ func (r *treeRoot) mkdirAll(name string, perm uint32) error {
 		return err
 	}
 	defer d.Close()
-	if err := unix.Mkdirat(int(d.Fd()), base, perm); err != nil {
-		if err == unix.EEXIST {
-			return fmt.Errorf("mkdir %s: in the way: a link to a missing directory, or not a directory", name)
+	err = unix.Mkdirat(int(d.Fd()), base, perm)
+	if err == unix.EEXIST && isSymlinkAt(int(d.Fd()), base) {
+		if *links++; *links > maxSymlinks {
+			return &fs.PathError{Op: "mkdir", Path: name, Err: unix.ELOOP}
 		}
+		target, err := readlinkat(int(d.Fd()), base)
+		if err != nil {
+			return &fs.PathError{Op: "mkdir", Path: name, Err: err}
+		}
+		if !path.IsAbs(target) {
+			target = path.Join(parent, target)
+		}
+		return r.mkdirAllLinks(target, perm, links)
+	}
+	if err != nil {
 		return &fs.PathError{Op: "mkdir", Path: name, Err: err}
 	}
 	return nil

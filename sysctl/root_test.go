@@ -111,6 +111,18 @@ func TestTreeRootResolves(t *testing.T) {
 		if _, err := tr.open("/etc/loop/x", unix.O_RDONLY, 0); !errors.Is(err, syscall.ELOOP) {
 			t.Errorf("open through a loop: %v, want ELOOP", err)
 		}
+		if err := tr.mkdirAll("/etc/loop/x", 0o755); !errors.Is(err, syscall.ELOOP) {
+			t.Errorf("mkdir through a loop: %v, want ELOOP", err)
+		}
+		// mkdir -p through a link to a missing directory makes it where
+		// the link leads, inside the tree.
+		link("/var/lib/missing/../made", "etc/tomake")
+		os.MkdirAll(filepath.Join(root, "var/lib/missing"), 0o755)
+		if err := tr.mkdirAll("/etc/tomake/sub", 0o755); err != nil || !tr.isDir("/var/lib/made/sub") {
+			t.Errorf("mkdir through a link: %v", err)
+		}
+		os.RemoveAll(filepath.Join(root, "var"))
+		os.Remove(filepath.Join(root, "etc/tomake"))
 	})
 }
 
