@@ -145,8 +145,8 @@ func (t *treeRoot) listConfDir(dir string) ([]string, error) {
 }
 
 // readTreeFile reads one file of the tree, if it is there. A FIFO, device
-// or socket among the config files is refused: systemd-sysctl would hang
-// on it at boot, or read it for ever.
+// or socket among the config files is refused: reading one could wait for
+// ever, or never end.
 func (c *Config) readTreeFile(t *treeRoot, name string, ov *fileOverride) error {
 	if ov != nil && ov.path == name {
 		if ov.content == nil {
@@ -168,8 +168,8 @@ func (c *Config) readTreeFile(t *treeRoot, name string, ov *fileOverride) error 
 		return nil
 	}
 	if errors.Is(err, syscall.ENXIO) {
-		// A socket cannot be opened; nor can a FIFO for writing only.
-		return &SpecialFileError{Path: name, Kind: "a socket"}
+		// A socket, or a device without a driver, cannot be opened.
+		return &SpecialFileError{Path: name, Kind: t.kind(name)}
 	}
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", name, err)
@@ -214,7 +214,11 @@ func LoadConfigFiles(ctx context.Context, paths ...string) (*Config, error) {
 func (c *Config) addFile(ctx context.Context, p string) error {
 	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if errors.Is(err, syscall.ENXIO) {
-		return fmt.Errorf("reading config file: %w", &SpecialFileError{Path: p, Kind: "a socket"})
+		kind := "not a regular file"
+		if fi, err := os.Stat(p); err == nil {
+			kind = fileKind(fi.Mode())
+		}
+		return fmt.Errorf("reading config file: %w", &SpecialFileError{Path: p, Kind: kind})
 	}
 	if err != nil {
 		return fmt.Errorf("reading config file: %w", err)

@@ -278,6 +278,15 @@ func (r *treeRoot) stat(name string) (fs.FileInfo, error) {
 	return f.Stat()
 }
 
+// kind names what name is, for errors: "a socket", "a FIFO".
+func (r *treeRoot) kind(name string) string {
+	fi, err := r.stat(name)
+	if err != nil {
+		return "not a regular file"
+	}
+	return fileKind(fi.Mode())
+}
+
 func (r *treeRoot) isDir(name string) bool {
 	fi, err := r.stat(name)
 	return err == nil && fi.IsDir()
