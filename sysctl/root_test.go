@@ -378,3 +378,70 @@ func TestLoadConfigFilesFIFO(t *testing.T) {
 		}
 	})
 }
+
+// FuzzTreeRoot builds a tree of directories and links from the input,
+// links pointing anywhere, and opens paths in it. Whatever is opened must
+// be inside the root; and the walk that stands in for openat2 must reach
+// what the kernel reaches.
+func FuzzTreeRoot(f *testing.F) {
+	f.Add("d a\nl a/x /a\nl b ../../..\nl c /c\nq b/a/x\nq c/x\nq ../a")
+	f.Add("d etc/sysctl.d\nl proc /proc\nl etc/sysctl.d/x.conf ../../../etc/passwd\nq proc/sys\nq etc/sysctl.d/x.conf")
+	f.Add("l a b\nl b a\nq a\nd x/y\nl x/y/z ../../x\nq x/y/z/y/z/..")
+	f.Fuzz(func(t *testing.T, in string) {
+		if noOpenat2.Load() {
+			t.Skip("the kernel has no openat2")
+		}
+		base := t.TempDir()
+		root := filepath.Join(base, "root")
+		os.Mkdir(root, 0o755)
+		os.Mkdir(filepath.Join(base, "outside"), 0o755)
+		var queries []string
+		for line := range strings.Lines(in) {
+			op, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
+			a, b, _ := strings.Cut(rest, " ")
+			if strings.Contains(a, "..") || len(a) > 64 || len(b) > 64 || strings.ContainsRune(a+b, 0) {
+				continue
+			}
+			p := filepath.Join(root, a)
+			switch op {
+			case "d":
+				os.MkdirAll(p, 0o755)
+			case "l":
+				os.MkdirAll(filepath.Dir(p), 0o755)
+				os.Symlink(b, p)
+			case "q":
+				if len(queries) < 8 {
+					queries = append(queries, rest)
+				}
+			}
+		}
+		tr, err := openTree(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+		where := func(q string) (string, error) {
+			f, err := tr.open(q, unix.O_PATH, 0)
+			if err != nil {
+				return "", err
+			}
+			defer f.Close()
+			return os.Readlink("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
+		}
+		for _, q := range queries {
+			noOpenat2.Store(false)
+			kernel, kerr := where(q)
+			noOpenat2.Store(true)
+			walked, werr := where(q)
+			noOpenat2.Store(false)
+			for _, p := range []string{kernel, walked} {
+				if p != "" && p != root && !strings.HasPrefix(p, root+"/") {
+					t.Fatalf("%q reached %s, outside %s", q, p, root)
+				}
+			}
+			if kernel != walked || (kerr == nil) != (werr == nil) {
+				t.Fatalf("%q: openat2 reached %q (%v), the walk %q (%v)", q, kernel, kerr, walked, werr)
+			}
+		}
+	})
+}
