@@ -184,9 +184,9 @@ func doctorSettings(c neighClient, root string, f *diagnose.Facts) (*sysctl.Repo
 	if err != nil {
 		return nil, err
 	}
-	src := sysctl.LiveSource{Root: root, Do: c.Do, Kernel: readTable{entries: f.Entries, tables: f.Tables}}
+	src := sysctl.Running{Root: root, Do: c.Do, Kernel: readTable{entries: f.Entries, tables: f.Tables}}
 	opts := sysctl.CheckOptions{Profile: f.Profile}
-	snap, err := readLive(src, root, nil, &opts)
+	snap, err := sysctl.ReadRunningWithBoot(src, nil, &opts)
 	if err != nil {
 		return nil, err
 	}

@@ -91,14 +91,38 @@ type evaluation struct {
 	boot *Snapshot // nil: persistence is not checked
 }
 
-// notVisible says why a key has no value.
-func (e *evaluation) notVisible(key string) string {
-	switch e.s.Mode {
-	case ModeLive:
-		return key + " is not in /proc/sys here"
-	default:
-		return "no config file sets it, and arpdoctor does not know its kernel default"
+// notVisible says why a key has no value. A key this package knows (the
+// neighbor and ARP keys) is one the kernel has; not finding it means it is
+// not here: an interface this namespace lacks, or IPv6 turned off. A key
+// it does not know may also be misspelt, which only the reader can tell.
+func (e *evaluation) notVisible(k Key) string {
+	known, _ := Known(k)
+	if e.s.Mode != ModeLive {
+		if known {
+			return "no config file sets it, and arpdoctor does not know its kernel default"
+		}
+		return "no config file sets it, and arpdoctor does not know this key: check its spelling"
 	}
+	msg := string(k) + " is not in /proc/sys here"
+	c := k.components()
+	switch {
+	case !known:
+		msg += ": arpdoctor does not know this key, so it may be misspelt, or belong to a module that is not loaded"
+	case len(c) == 5 && c[3] != "default" && c[3] != "all" && !k.IsGlob() && !e.hasInterface(c[3]):
+		msg += ": there is no interface " + c[3] + " in this network namespace"
+	}
+	return msg
+}
+
+// hasInterface reports whether any value read is one of ifname's.
+func (e *evaluation) hasInterface(ifname string) bool {
+	if slices.Contains(e.s.Interfaces, ifname) {
+		return true
+	}
+	return slices.ContainsFunc(e.s.Values, func(v Value) bool {
+		c := v.Key.components()
+		return len(c) == 5 && c[0] == "net" && (c[2] == "neigh" || c[2] == "conf") && c[3] == ifname
+	})
 }
 
 // expect judges an Expectation rule, once per key it names.
@@ -115,7 +139,7 @@ func (e *evaluation) expect(r *Rule) []Result {
 		keys = []Key{x.Key}
 	}
 	if len(keys) == 0 {
-		msg := e.notVisible(string(x.Key))
+		msg := e.notVisible(x.Key)
 		if x.Key.IsGlob() {
 			msg = "no key read matches " + string(x.Key)
 		}

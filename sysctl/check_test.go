@@ -92,11 +92,11 @@ func checkTree(t *testing.T, tree string, mode Mode, k Kernel, profile string, e
 	if mode == ModeConfig {
 		return Check(cfg.Values(ModeConfig, keys), rules, CheckOptions{Profile: profile})
 	}
-	src := LiveSource{Root: root}
+	src := Running{Root: root}
 	if k != nil {
 		src.Kernel = k
 	}
-	s, err := ReadLive(src, keys)
+	s, err := ReadRunning(src, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestDrift(t *testing.T) {
 // The container tree has no neigh.default: the check says so, and the
 // values fill in from netlink in the units /proc/sys uses.
 func TestNetlinkFallbackValues(t *testing.T) {
-	s, err := ReadLive(LiveSource{Root: "testdata/container", Kernel: quietKernel()}, nil)
+	s, err := ReadRunning(Running{Root: "testdata/container", Kernel: quietKernel()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,6 +417,27 @@ func TestParseExpectation(t *testing.T) {
 		{in: "net.ipv4.neigh.default.gc_thresh3>=lots", err: `"net.ipv4.neigh.default.gc_thresh3>=lots": >= needs a number`},
 		{in: "net.ipv4.neigh.default.gc_thresh1=", err: `"net.ipv4.neigh.default.gc_thresh1=": no value after =`},
 		{in: "<=5", err: `"<=5": empty key`},
+		// Operators that are not: refused, where they used to end up in
+		// the key or the value.
+		{in: "net.ipv4.x==1", err: `"net.ipv4.x==1": "==" is not an operator: want KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER`},
+		{in: "net.ipv4.x == 1", err: `"net.ipv4.x == 1": "==" is not an operator: want KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER`},
+		{in: "net.ipv4.x!=1", err: `"net.ipv4.x!=1": "!=" is not an operator: want KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER`},
+		{in: "net.ipv4.x=>1", err: `"net.ipv4.x=>1": "=>" is not an operator: want KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER`},
+		{in: "net.ipv4.x=<1", err: `"net.ipv4.x=<1": "=<" is not an operator: want KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER`},
+		{in: "net.ipv4.x<1", err: `"net.ipv4.x<1": "<" is not an operator: want KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER`},
+		{in: "net.ipv4.x>>=1", err: `"net.ipv4.x>>=1": ">>=" is not an operator: want KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER`},
+		// Keys no kernel has, where arpdoctor knows every key.
+		{in: "net.ipv4.neigh.default.gc_thres1=0", err: `"net.ipv4.neigh.default.gc_thres1=0": unknown key net.ipv4.neigh.default.gc_thres1: no kernel has gc_thres1 under neigh (did you mean gc_thresh1?)`},
+		{in: "net.ipv6.neigh.eth0.gc_thresh3>=1", err: `"net.ipv6.neigh.eth0.gc_thresh3>=1": unknown key net.ipv6.neigh.eth0.gc_thresh3: gc_thresh3 is the table's, not an interface's: only net.ipv6.neigh.default has it`},
+		{in: "net.ipv4.neigh.gc_thresh1=0", err: `"net.ipv4.neigh.gc_thresh1=0": unknown key net.ipv4.neigh.gc_thresh1: the neighbor keys are net.ipv4.neigh.INTERFACE.NAME`},
+		{in: "net.ipv4.conf.all.arp_notfy=1", err: `"net.ipv4.conf.all.arp_notfy=1": unknown key net.ipv4.conf.all.arp_notfy: no kernel has arp_notfy under net.ipv4.conf (did you mean arp_notify?)`},
+		{in: "net.ipv4.neigh.*.gc_stale_tim=1", err: `"net.ipv4.neigh.*.gc_stale_tim=1": unknown key net.ipv4.neigh.*.gc_stale_tim: no kernel has gc_stale_tim under neigh (did you mean gc_stale_time?)`},
+		// Known, or not known at all: taken.
+		{in: "net.ipv4.neigh.*.gc_thresh1=0", want: "net.ipv4.neigh.*.gc_thresh1 = 0"},
+		{in: "net.ipv4.neigh.eth0.gc_stale_time<=60", want: "net.ipv4.neigh.eth0.gc_stale_time <= 60"},
+		{in: "net.ipv4.neigh.default.gc_thresh*<=99999", want: "net.ipv4.neigh.default.gc_thresh* <= 99999"},
+		{in: "net.ipv4.conf.eth0.rp_filter=2", want: "net.ipv4.conf.eth0.rp_filter = 2"},
+		{in: "net.core.somaxconnn>=1", want: "net.core.somaxconnn >= 1"},
 	}
 	for _, tt := range tests {
 		e, err := ParseExpectation(tt.in)
@@ -463,7 +484,7 @@ func TestHolds(t *testing.T) {
 // With --strict a warning fails the check.
 func TestStrict(t *testing.T) {
 	rules, _ := Profile("cloud")
-	s, err := ReadLive(LiveSource{Root: "testdata/tuned", Kernel: busyKernel()}, nil)
+	s, err := ReadRunning(Running{Root: "testdata/tuned", Kernel: busyKernel()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +501,7 @@ func TestStrict(t *testing.T) {
 func TestTableUsageMachineWide(t *testing.T) {
 	k := quietKernel()
 	k.tables[0].Entries = 950
-	s, err := ReadLive(LiveSource{Root: "testdata/container", Kernel: k}, nil)
+	s, err := ReadRunning(Running{Root: "testdata/container", Kernel: k}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -496,6 +517,43 @@ func TestTableUsageMachineWide(t *testing.T) {
 			Message: `the machine's table holds 950 entries in all namespaces (PERMANENT ones included, which do not count), against gc_thresh3 1024: at gc_thresh3 the kernel refuses new neighbors ("neighbour table overflow"); raise gc_thresh2 and gc_thresh3 (--profile kubernetes)`},
 		{Key: "ndisc_cache.entries", Value: "1", Source: SourceNetlink, Status: StatusOK, Rule: "table-usage",
 			Message: "1 entry (not PERMANENT), at most half of gc_thresh3 1024"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// A key that is not found says why, as far as arpdoctor can tell: a key it
+// knows is missing because its interface is; one it does not know may be
+// misspelt.
+func TestNotVisibleSaysWhy(t *testing.T) {
+	var rules []Rule
+	for _, s := range []string{"net.ipv4.neigh.eth9.gc_stale_time<=60", "net.core.somaxconnn>=1"} {
+		r, err := ExpectRule(s, StatusFail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules = append(rules, r)
+	}
+	live, err := ReadRunning(Running{Root: "testdata/stock"}, []Key{"net.ipv4.neigh.eth9.gc_stale_time", "net.core.somaxconnn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadSystemConfig("testdata/image-unset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range []*Snapshot{live, cfg.Values(ModeConfig, nil)} {
+		for _, r := range Check(s, rules, CheckOptions{}).Results {
+			got = append(got, string(r.Status)+": "+r.Message)
+		}
+	}
+	want := []string{
+		"NOT VISIBLE: net.ipv4.neigh.eth9.gc_stale_time is not in /proc/sys here: there is no interface eth9 in this network namespace",
+		"NOT VISIBLE: net.core.somaxconnn is not in /proc/sys here: arpdoctor does not know this key, so it may be misspelt, or belong to a module that is not loaded",
+		"NOT VISIBLE: no config file sets it, and arpdoctor does not know its kernel default",
+		"NOT VISIBLE: no config file sets it, and arpdoctor does not know this key: check its spelling",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

@@ -2,6 +2,7 @@ package sysctl
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,9 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ConfigDirs are the directories whose *.conf files procps' `sysctl
@@ -45,6 +49,7 @@ type Config struct {
 	options []Assignment
 	live    []bool
 	index   map[Key]int
+	dead    int // entries of options no longer live
 }
 
 // SkippedFile is a config file that was found but not read.
@@ -70,12 +75,21 @@ type fileOverride struct {
 }
 
 func loadSystemConfig(root string, ov *fileOverride) (*Config, error) {
+	t, err := openTree(root)
+	if err != nil {
+		return nil, fmt.Errorf("reading config files: %w", err)
+	}
+	defer t.Close()
+	return t.loadSystemConfig(ov)
+}
+
+func (t *treeRoot) loadSystemConfig(ov *fileOverride) (*Config, error) {
 	c := newConfig()
 	type file struct{ name, path string }
 	var files []file
 	seen := map[string]string{}
 	for _, dir := range ConfigDirs {
-		names, err := listConfDir(root, dir)
+		names, err := t.listConfDir(dir)
 		if err != nil {
 			return nil, err
 		}
@@ -99,26 +113,22 @@ func loadSystemConfig(root string, ov *fileOverride) (*Config, error) {
 	}
 	slices.SortStableFunc(files, func(a, b file) int { return strings.Compare(a.name, b.name) })
 	for _, f := range files {
-		if err := c.readTreeFile(root, f.path, ov); err != nil {
+		if err := c.readTreeFile(t, f.path, ov); err != nil {
 			return nil, err
 		}
 	}
-	if err := c.readTreeFile(root, MainConfigFile, ov); err != nil {
+	if err := c.readTreeFile(t, MainConfigFile, ov); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// listConfDir lists the names of the .conf files in dir under root.
-func listConfDir(root, dir string) ([]string, error) {
-	host, err := resolveInRoot(root, dir)
-	if errors.Is(err, errMasked) {
+// listConfDir lists the names of the .conf files in dir of the tree.
+func (t *treeRoot) listConfDir(dir string) ([]string, error) {
+	if t.masked(dir) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", dir, err)
-	}
-	ents, err := os.ReadDir(host)
+	ents, err := t.readDir(dir)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return nil, nil
 	}
@@ -134,23 +144,22 @@ func listConfDir(root, dir string) ([]string, error) {
 	return names, nil
 }
 
-// readTreeFile reads one file of the tree, if it is there.
-func (c *Config) readTreeFile(root, name string, ov *fileOverride) error {
+// readTreeFile reads one file of the tree, if it is there. A FIFO, device
+// or socket among the config files is refused: reading one could wait for
+// ever, or never end.
+func (c *Config) readTreeFile(t *treeRoot, name string, ov *fileOverride) error {
 	if ov != nil && ov.path == name {
 		if ov.content == nil {
 			return nil
 		}
 		return c.add(bytes.NewReader(ov.content), name)
 	}
-	host, err := resolveInRoot(root, name)
-	if errors.Is(err, errMasked) {
+	if t.masked(name) {
 		c.Skipped = append(c.Skipped, SkippedFile{Path: name, Reason: errMasked.Error()})
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", name, err)
-	}
-	f, err := os.Open(host)
+	// O_NONBLOCK: opening a FIFO that has no writer would wait for one.
+	f, err := t.open(name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		if name != MainConfigFile {
 			// Listed but gone: a dangling link, which both tools skip.
@@ -158,33 +167,76 @@ func (c *Config) readTreeFile(root, name string, ov *fileOverride) error {
 		}
 		return nil
 	}
+	if errors.Is(err, syscall.ENXIO) {
+		// A socket, or a device without a driver, cannot be opened.
+		return &SpecialFileError{Path: name, Kind: t.kind(name)}
+	}
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", name, err)
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", name, err)
+	}
+	switch {
+	case fi.IsDir():
 		c.Skipped = append(c.Skipped, SkippedFile{Path: name, Reason: "a directory"})
 		return nil
+	case isDevNull(fi):
+		c.Skipped = append(c.Skipped, SkippedFile{Path: name, Reason: errMasked.Error()})
+		return nil
+	case !fi.Mode().IsRegular():
+		return &SpecialFileError{Path: name, Kind: fileKind(fi.Mode())}
 	}
 	return c.add(f, name)
 }
 
+// specialFileTimeout bounds the wait for a FIFO or device named
+// explicitly to give all its data.
+var specialFileTimeout = 10 * time.Second
+
 // LoadConfigFiles reads the files named, in order, later ones overriding
-// earlier ones; paths are opened as given, without a root.
-func LoadConfigFiles(paths ...string) (*Config, error) {
+// earlier ones; paths are opened as given, without a root. A FIFO or a
+// device is read too, as `--file <(command)` gives one, but only until ctx
+// is done or a time limit passes: a writer that never writes does not keep
+// the read waiting for ever.
+func LoadConfigFiles(ctx context.Context, paths ...string) (*Config, error) {
 	c := newConfig()
 	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, fmt.Errorf("reading config file: %w", err)
-		}
-		err = c.add(f, p)
-		f.Close()
-		if err != nil {
+		if err := c.addFile(ctx, p); err != nil {
 			return nil, err
 		}
 	}
 	return c, nil
+}
+
+func (c *Config) addFile(ctx context.Context, p string) error {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if errors.Is(err, syscall.ENXIO) {
+		kind := "not a regular file"
+		if fi, err := os.Stat(p); err == nil {
+			kind = fileKind(fi.Mode())
+		}
+		return fmt.Errorf("reading config file: %w", &SpecialFileError{Path: p, Kind: kind})
+	}
+	if err != nil {
+		return fmt.Errorf("reading config file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("reading config file: %w", err)
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("reading config file %s: is a directory", p)
+	}
+	if fi.Mode().IsRegular() {
+		return c.add(f, p)
+	}
+	r := newSpecialReader(ctx, f, specialFileTimeout)
+	defer r.release()
+	return c.add(r, p)
 }
 
 func newConfig() *Config {
@@ -193,14 +245,10 @@ func newConfig() *Config {
 
 // add parses a file and merges its assignments.
 func (c *Config) add(r io.Reader, name string) error {
-	as, err := Parse(r, name)
-	if err != nil {
+	if err := parseEach(r, name, c.merge); err != nil {
 		return err
 	}
 	c.Files = append(c.Files, name)
-	for _, a := range as {
-		c.merge(a)
-	}
 	return nil
 }
 
@@ -215,10 +263,34 @@ func (c *Config) merge(a Assignment) {
 			return
 		}
 		c.live[i] = false
+		c.dead++
 	}
 	c.index[a.Key] = len(c.options)
 	c.options = append(c.options, a)
 	c.live = append(c.live, true)
+	if c.dead > 64 && c.dead > len(c.options)/2 {
+		c.compact()
+	}
+}
+
+// compact drops the assignments later ones replaced, so that a file that
+// sets one key over and over costs no more than one that sets it once.
+func (c *Config) compact() {
+	n := 0
+	for i, a := range c.options {
+		if c.live[i] {
+			c.options[n] = a
+			c.index[a.Key] = n
+			n++
+		}
+	}
+	clear(c.options[n:])
+	c.options = c.options[:n]
+	c.live = c.live[:n]
+	for i := range c.live {
+		c.live[i] = true
+	}
+	c.dead = 0
 }
 
 // Lookup returns the assignment that sets key at boot, if any. key must

@@ -3,13 +3,17 @@ package sysctl
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // DefaultFixPath is the file fix writes: its name sorts after the
@@ -82,7 +86,12 @@ func PlanFix(opts FixOptions) (*FixPlan, error) {
 	if !path.IsAbs(opts.Path) || path.Clean(opts.Path) != opts.Path || strings.HasSuffix(opts.Path, "/") {
 		return nil, fmt.Errorf("the file to write must be a clean absolute path, not %q", opts.Path)
 	}
-	others, err := loadSystemConfig(opts.Root, &fileOverride{path: opts.Path})
+	t, err := openTree(opts.Root)
+	if err != nil {
+		return nil, fmt.Errorf("reading config files: %w", err)
+	}
+	defer t.Close()
+	others, err := t.loadSystemConfig(&fileOverride{path: opts.Path})
 	if err != nil {
 		return nil, err
 	}
@@ -99,14 +108,10 @@ func PlanFix(opts FixOptions) (*FixPlan, error) {
 		p.Settings = append(p.Settings, Setting{Key: r.Expect.Key, Value: r.target(), Rule: r.ID, Comment: r.Comment})
 	}
 
-	host, err := resolveInRoot(opts.Root, opts.Path)
-	if errors.Is(err, errMasked) {
+	if t.masked(opts.Path) {
 		return nil, fmt.Errorf("%s is a link to /dev/null, which disables it: remove the link to let fix write the file", opts.Path)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", opts.Path, err)
-	}
-	old, err := os.ReadFile(host)
+	old, err := t.readFile(opts.Path)
 	switch {
 	case err == nil:
 		p.Exists, p.Old = true, string(old)
@@ -117,7 +122,7 @@ func PlanFix(opts FixOptions) (*FixPlan, error) {
 		p.New = renderFixFile(opts.Profile, p.Settings)
 	}
 
-	with, err := loadSystemConfig(opts.Root, &fileOverride{path: opts.Path, content: []byte(p.New)})
+	with, err := t.loadSystemConfig(&fileOverride{path: opts.Path, content: []byte(p.New)})
 	if err != nil {
 		return nil, fmt.Errorf("the file fix would write: %w", err)
 	}
@@ -203,90 +208,172 @@ func renderFixFile(profile string, settings []Setting) string {
 	return b.String()
 }
 
+// readFile reads a regular file of the tree, within a config file's
+// bounds.
+func (t *treeRoot) readFile(name string) ([]byte, error) {
+	f, err := t.open(name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &SpecialFileError{Path: name, Kind: fileKind(fi.Mode())}
+	}
+	b, err := io.ReadAll(&limitedReader{r: f, left: MaxFileBytes + 1})
+	if errors.Is(err, errTooBig) {
+		return nil, &LimitError{File: name, Limit: MaxFileBytes, Unit: "bytes"}
+	}
+	return b, err
+}
+
+// FileWriteError says the file fix writes could not be written. Errors
+// such as fs.ErrPermission and syscall.EROFS are wrapped.
+type FileWriteError struct {
+	Path string
+	Err  error
+}
+
+func (e *FileWriteError) Error() string { return fmt.Sprintf("writing %s: %v", e.Path, e.Err) }
+func (e *FileWriteError) Unwrap() error { return e.Err }
+
+// LiveWriteError says a value could not be set in /proc/sys. Errors such
+// as fs.ErrPermission and syscall.EROFS are wrapped.
+type LiveWriteError struct {
+	Key Key
+	Err error
+}
+
+func (e *LiveWriteError) Error() string { return fmt.Sprintf("setting %s live: %v", e.Key, e.Err) }
+func (e *LiveWriteError) Unwrap() error { return e.Err }
+
+// IsPermission reports whether err is a refusal to write: missing
+// privilege, or a read-only file system.
+func IsPermission(err error) bool {
+	return errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EPERM)
+}
+
 // WriteFixFile writes the plan's file under root, atomically: a temporary
 // file in the same directory, synced, then renamed over the old one, so
 // that a crash leaves the old file or the new one, never half of one. An
-// unchanged file is not touched.
+// unchanged file is not touched. The directory is resolved inside root,
+// links and all, and made there when missing. Failures are
+// *FileWriteError.
 func WriteFixFile(root string, p *FixPlan) error {
 	if !p.FileChanged() {
 		return nil
 	}
-	dir, err := resolveInRoot(root, path.Dir(p.Path))
+	t, err := openTree(root)
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", p.Path, err)
+		return &FileWriteError{Path: p.Path, Err: err}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return writeError(p.Path, err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+path.Base(p.Path)+".*")
-	if err != nil {
-		return writeError(p.Path, err)
-	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.WriteString(p.New); err != nil {
-		return writeError(p.Path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return writeError(p.Path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return writeError(p.Path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return writeError(p.Path, err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, path.Base(p.Path))); err != nil {
-		return writeError(p.Path, err)
-	}
-	done = true
-	// The rename is durable once the directory is.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+	defer t.Close()
+	if err := t.writeFile(p.Path, p.New); err != nil {
+		return &FileWriteError{Path: p.Path, Err: err}
 	}
 	return nil
 }
 
-func writeError(p string, err error) error {
-	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
-		return fmt.Errorf("writing %s: %w: run as root, or use --root for an image's tree", p, err)
+func (t *treeRoot) writeFile(name, content string) error {
+	dirName, base := path.Split(name)
+	if err := t.mkdirAll(dirName, 0o755); err != nil {
+		return err
 	}
-	return fmt.Errorf("writing %s: %w", p, err)
+	dir, err := t.open(dirName, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	dfd := int(dir.Fd())
+	var tmpName string
+	var fd int
+	for range 100 {
+		tmpName = "." + base + "." + strconv.FormatUint(uint64(rand.Uint32()), 10)
+		fd, err = unix.Openat(dfd, tmpName, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err != unix.EEXIST {
+			break
+		}
+	}
+	if err != nil {
+		return &fs.PathError{Op: "create", Path: path.Join(dirName, tmpName), Err: err}
+	}
+	tmp := os.NewFile(uintptr(fd), path.Join(dirName, tmpName))
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			unix.Unlinkat(dfd, tmpName, 0)
+		}
+	}()
+	if _, err := tmp.WriteString(content); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	// Renamed within the directory held open: a link in the file's own
+	// place is replaced, never followed.
+	if err := unix.Renameat(dfd, tmpName, dfd, base); err != nil {
+		return &fs.PathError{Op: "rename", Path: name, Err: err}
+	}
+	done = true
+	// The rename is durable once the directory is.
+	dir.Sync()
+	return nil
 }
 
 // ApplyLive writes the changes to /proc/sys under root, inside the network
 // namespace do enters (nil: the caller's), marking each one applied. It
-// stops at the first failure.
+// stops at the first failure, a *LiveWriteError. Each path is resolved
+// inside root, and only an existing regular file is written: a tree's
+// /proc that leads elsewhere, or a FIFO in a key's place, is not.
 func ApplyLive(root string, do func(func() error) error, changes []LiveChange) error {
 	if do == nil {
 		do = func(f func() error) error { return f() }
 	}
-	procSys := filepath.Join(root, "proc", "sys")
+	t, err := openTree(root)
+	if err != nil {
+		return fmt.Errorf("setting live values: %w", err)
+	}
+	defer t.Close()
 	return do(func() error {
 		for i := range changes {
 			c := &changes[i]
-			// No O_CREATE: a key that is not there is not made up.
-			f, err := os.OpenFile(filepath.Join(procSys, filepath.FromSlash(c.Key.Path())), os.O_WRONLY|os.O_TRUNC, 0)
-			if err == nil {
-				_, err = f.WriteString(c.To + "\n")
-				if cerr := f.Close(); err == nil {
-					err = cerr
-				}
-			}
-			if err != nil {
-				if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EPERM) {
-					return fmt.Errorf("setting %s live: %w: needs root (CAP_NET_ADMIN) and a writable /proc/sys; run as root, or pass --no-apply", c.Key, err)
-				}
-				return fmt.Errorf("setting %s live: %w", c.Key, err)
+			if err := t.writeValue(c.Key, c.To); err != nil {
+				return &LiveWriteError{Key: c.Key, Err: err}
 			}
 			c.Applied = true
 		}
 		return nil
 	})
+}
+
+func (t *treeRoot) writeValue(k Key, v string) error {
+	// No O_CREAT: a key that is not there is not made up. O_NONBLOCK:
+	// opening a FIFO is no wait.
+	f, err := t.open("/proc/sys/"+k.Path(), unix.O_WRONLY|unix.O_TRUNC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return &SpecialFileError{Path: f.Name(), Kind: fileKind(fi.Mode())}
+	}
+	if _, err := f.WriteString(v + "\n"); err != nil {
+		return err
+	}
+	return f.Close()
 }

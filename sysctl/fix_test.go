@@ -104,7 +104,7 @@ func TestFixKubernetes(t *testing.T) {
 // file already says.
 func TestFixOverriddenAndLive(t *testing.T) {
 	root := copyTree(t, "drift")
-	live, err := ReadLive(LiveSource{Root: root}, nil)
+	live, err := ReadRunning(Running{Root: root}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestFixOverriddenAndLive(t *testing.T) {
 		t.Errorf("live value %q, want 0", b)
 	}
 
-	live, err = ReadLive(LiveSource{Root: root}, nil)
+	live, err = ReadRunning(Running{Root: root}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestFixOverriddenAndLive(t *testing.T) {
 // A key live only over netlink (a namespace's table-wide values) cannot
 // be written there; fix says so instead of writing anywhere else.
 func TestFixLiveNotInProc(t *testing.T) {
-	live, err := ReadLive(LiveSource{Root: "testdata/container", Kernel: quietKernel()}, nil)
+	live, err := ReadRunning(Running{Root: "testdata/container", Kernel: quietKernel()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,10 @@ func ParseKey(s string) (Key, error) {
 			return "", fmt.Errorf("key %q holds a blank or control character", s)
 		}
 	}
+	if isCanonical(s) {
+		// The common case, a key written as it is printed: no copy.
+		return Key(s), nil
+	}
 	sep, other := ".", "/"
 	if i := strings.IndexAny(s, "./"); i >= 0 && s[i] == '/' {
 		sep, other = "/", "."
@@ -59,6 +63,12 @@ func ParseKey(s string) (Key, error) {
 		}
 	}
 	return keyOf(comps...), nil
+}
+
+// isCanonical reports whether s is already a key as ParseKey would
+// return it, with nothing to simplify or check further.
+func isCanonical(s string) bool {
+	return s[0] != '.' && s[len(s)-1] != '.' && !strings.Contains(s, "..") && !strings.ContainsAny(s, "/*?[")
 }
 
 // keyOf joins path components into a key.

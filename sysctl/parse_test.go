@@ -1,7 +1,11 @@
 package sysctl
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -130,6 +134,10 @@ func FuzzParse(f *testing.F) {
 		"net/ipv4/conf/enp3s0.200/forwarding=1\r\n-kernel.x = a b\tc\n",
 		"a.b/c = 1\n= x\n",
 		"net.ipv4.conf.[a-z]*.arp_notify = 1\n",
+		"\xff\xfe = \x80\n-\n=\n",
+		"a = 1\na = 2\na = 1\n-a\na = 3\n",
+		"net.ipv4.neigh.default.gc_thresh1 = 0 # not a comment\n\t ; c\n",
+		"/net/./ipv4//conf/eth0.1/arp_notify = 1\n",
 	} {
 		f.Add(s)
 	}
@@ -167,6 +175,112 @@ func FuzzParse(f *testing.F) {
 			if a.Key != b.Key || a.Value != b.Value || a.Exclude != b.Exclude || a.IgnoreFailure != b.IgnoreFailure {
 				t.Fatalf("written back: %+v became %+v", a, b)
 			}
+		}
+	})
+}
+
+// A config or policy file past the bounds is refused with a line that
+// names it, before it is read whole.
+func TestParseLimits(t *testing.T) {
+	lines := strings.Repeat("net.ipv4.neigh.default.gc_thresh1 = 0\n", MaxFileLines+1)
+	_, err := Parse(strings.NewReader(lines), "big.conf")
+	var le *LimitError
+	if !errors.As(err, &le) || err.Error() != "file big.conf: more than 50000 lines" {
+		t.Errorf("too many lines: %v", err)
+	}
+	if _, err := Parse(strings.NewReader(lines[:len(lines)-len("net.ipv4.neigh.default.gc_thresh1 = 0\n")]), "ok.conf"); err != nil {
+		t.Errorf("at the line limit: %v", err)
+	}
+	long := strings.Repeat("#"+strings.Repeat("x", 999)+"\n", MaxFileBytes/1000+1)
+	if _, err := Parse(strings.NewReader(long), "long.conf"); !errors.As(err, &le) || err.Error() != "file long.conf: more than 4194304 bytes" {
+		t.Errorf("too many bytes: %v", err)
+	}
+	if _, err := ParsePolicy(strings.NewReader(lines), "p.policy"); !errors.As(err, &le) || err.Error() != "file p.policy: more than 50000 lines" {
+		t.Errorf("policy: %v", err)
+	}
+
+	p := filepath.Join(t.TempDir(), "big.conf")
+	os.WriteFile(p, []byte(lines), 0o644)
+	if _, err := LoadConfigFiles(context.Background(), p); err == nil || err.Error() != "file "+p+": more than 50000 lines" {
+		t.Errorf("LoadConfigFiles: %v", err)
+	}
+}
+
+// A key set again and again costs one entry, not one per line.
+func TestConfigMergeCompacts(t *testing.T) {
+	var b strings.Builder
+	for i := range 10000 {
+		fmt.Fprintf(&b, "net.ipv4.neigh.default.gc_thresh1 = %d\nnet.ipv4.conf.*.arp_notify = %d\n", i, i%2)
+	}
+	b.WriteString("-net.ipv4.conf.eth0.arp_notify\n")
+	c := newConfig()
+	if err := c.add(strings.NewReader(b.String()), "f"); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.options) > 200 {
+		t.Errorf("%d entries kept for 3 keys", len(c.options))
+	}
+	if a, ok := c.Lookup("net.ipv4.neigh.default.gc_thresh1"); !ok || a.Value != "9999" || a.Line != 19999 {
+		t.Errorf("gc_thresh1: %+v", a)
+	}
+	if a, ok := c.Lookup("net.ipv4.conf.eth1.arp_notify"); !ok || a.Value != "1" {
+		t.Errorf("glob: %+v", a)
+	}
+	if _, ok := c.Lookup("net.ipv4.conf.eth0.arp_notify"); ok {
+		t.Error("the exclusion is lost")
+	}
+	want := []string{"net.ipv4.neigh.default.gc_thresh1 = 9999", "net.ipv4.conf.*.arp_notify = 1", "-net.ipv4.conf.eth0.arp_notify"}
+	var got []string
+	for _, a := range c.Assignments() {
+		got = append(got, a.String())
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("assignments (-want +got):\n%s", diff)
+	}
+}
+
+// BenchmarkLoadConfigFile reads a config file at the line limit: memory
+// per line is what -benchmem shows, divided by MaxFileLines.
+func BenchmarkLoadConfigFile(b *testing.B) {
+	var sb strings.Builder
+	for i := range MaxFileLines {
+		fmt.Fprintf(&sb, "net.ipv4.neigh.eth%d.gc_stale_time = %d\n", i, i)
+	}
+	p := filepath.Join(b.TempDir(), "big.conf")
+	os.WriteFile(p, []byte(sb.String()), 0o644)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := LoadConfigFiles(context.Background(), p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// FuzzParseExpectation feeds --expect and policy lines. Whatever it
+// accepts must print back as a line that parses to the same rule.
+func FuzzParseExpectation(f *testing.F) {
+	for _, s := range []string{
+		"net.ipv4.neigh.default.gc_thresh1=0",
+		" net/ipv4/neigh/default/gc_thresh3 >= 4096 ",
+		"net.ipv4.x==1", "net.ipv4.x!=1", "a=>1", "a<1", "a.b = c d",
+		"net.ipv4.neigh.*.gc_stale_tim<=1", "net.ipv4.conf.all.arp_notfy=1", "<=5",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		e, err := ParseExpectation(in)
+		if err != nil {
+			return
+		}
+		if _, err := Known(e.Key); err != nil {
+			t.Fatalf("accepted an unknown key: %v", err)
+		}
+		again, err := ParseExpectation(string(e.Key) + string(e.Op) + e.Value)
+		if err != nil {
+			t.Fatalf("%q printed back as %q: %v", in, e.String(), err)
+		}
+		if again != e {
+			t.Fatalf("%q: %+v became %+v", in, e, again)
 		}
 	})
 }

@@ -1,7 +1,6 @@
 package sysctl
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -49,12 +48,19 @@ func (e Expectation) want() string {
 }
 
 // ParseExpectation reads KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER, with
-// optional blanks around the operator. KEY may be a glob.
+// optional blanks around the operator. KEY may be a glob. Anything else
+// that looks like an operator ("==", "!=", "=>", "<") is refused rather
+// than read as part of the key or the value, and so is a key this package
+// knows no kernel has (see Known): a *UnknownKeyError, wrapped.
 func ParseExpectation(s string) (Expectation, error) {
+	const forms = "want KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER"
 	var e Expectation
 	i := strings.IndexByte(s, '=')
 	if i < 0 {
-		return e, fmt.Errorf("%q: want KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER", s)
+		if j := strings.IndexAny(s, "<>"); j >= 0 {
+			return e, fmt.Errorf("%q: %q is not an operator: %s", s, s[j:j+1], forms)
+		}
+		return e, fmt.Errorf("%q: %s", s, forms)
 	}
 	keyEnd := i
 	e.Op = OpEqual
@@ -62,8 +68,20 @@ func ParseExpectation(s string) (Expectation, error) {
 		keyEnd = i - 1
 		e.Op = Op(s[i-1 : i+1])
 	}
-	k, err := ParseKey(strings.TrimSpace(s[:keyEnd]))
+	keyText := strings.TrimSpace(s[:keyEnd])
+	rest := strings.TrimSpace(s[i+1:])
+	if j := strings.IndexAny(keyText, "<>!="); j >= 0 {
+		op := strings.TrimSpace(keyText[j:]) + string(e.Op)
+		return e, fmt.Errorf("%q: %q is not an operator: %s", s, op, forms)
+	}
+	if rest != "" && strings.ContainsRune("=<>", rune(rest[0])) {
+		return e, fmt.Errorf("%q: %q is not an operator: %s", s, string(e.Op)+rest[:1], forms)
+	}
+	k, err := ParseKey(keyText)
 	if err != nil {
+		return e, fmt.Errorf("%q: %w", s, err)
+	}
+	if _, err := Known(k); err != nil {
 		return e, fmt.Errorf("%q: %w", s, err)
 	}
 	e.Key = k
@@ -124,6 +142,31 @@ func parseNumber(s string) (int64, error) {
 	return n, nil
 }
 
+// Rule IDs, as reports name the rules.
+const (
+	// RuleStaleEntries wants gc_thresh1 = 0, so that stale entries are
+	// collected.
+	RuleStaleEntries = "stale-entries"
+	// RuleThresholdOrder wants gc_thresh1 <= gc_thresh2 <= gc_thresh3.
+	RuleThresholdOrder = "threshold-order"
+	// RuleGCSoftLimit wants room under gc_thresh2 (kubernetes).
+	RuleGCSoftLimit = "gc-soft-limit"
+	// RuleOverflow wants room under gc_thresh3 (kubernetes).
+	RuleOverflow = "overflow"
+	// RuleTableUsage wants the table at most half full.
+	RuleTableUsage = "table-usage"
+	// RuleTableFull wants the table never to have been full.
+	RuleTableFull = "table-full"
+	// RuleForcedGC wants no forced collections.
+	RuleForcedGC = "forced-gc"
+	// RuleARPNotify wants arp_notify = 1.
+	RuleARPNotify = "arp-notify"
+	// RuleExpect is a rule given on the command line.
+	RuleExpect = "expect"
+	// RulePolicy is a rule of a policy file.
+	RulePolicy = "policy"
+)
+
 // Rule is one check with the reason it matters. Most rules are an
 // Expectation on a key; the built-in checks of the tables' thresholds,
 // counts and counters judge several values at once.
@@ -161,7 +204,7 @@ func ExpectRule(s string, severity Status) (Rule, error) {
 	if err != nil {
 		return Rule{}, err
 	}
-	return Rule{ID: "expect", Severity: severity, Expect: &e, Origin: "--expect"}, nil
+	return Rule{ID: RuleExpect, Severity: severity, Expect: &e, Origin: "--expect"}, nil
 }
 
 // ParsePolicy reads a policy file: one expectation a line (KEY=VALUE,
@@ -169,15 +212,11 @@ func ExpectRule(s string, severity Status) (Rule, error) {
 // rather than a failure; blank lines and lines starting with # or ; are
 // ignored. name is used in errors and in each rule's Origin.
 func ParsePolicy(r io.Reader, name string) ([]Rule, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), maxLineLen)
 	var rules []Rule
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
+	err := scanLines(r, name, func(n int, b []byte) error {
+		line := strings.TrimSpace(string(b))
 		if line == "" || line[0] == '#' || line[0] == ';' {
-			continue
+			return nil
 		}
 		severity := StatusFail
 		if word, rest, ok := strings.Cut(line, " "); ok && strings.EqualFold(word, "warn") {
@@ -185,15 +224,13 @@ func ParsePolicy(r io.Reader, name string) ([]Rule, error) {
 		}
 		e, err := ParseExpectation(line)
 		if err != nil {
-			return nil, &SyntaxError{File: name, Line: n, Msg: err.Error()}
+			return &SyntaxError{File: name, Line: n, Msg: err.Error()}
 		}
-		rules = append(rules, Rule{ID: "policy", Severity: severity, Expect: &e, Origin: fmt.Sprintf("%s:%d", name, n)})
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, &SyntaxError{File: name, Line: n + 1, Msg: "line longer than 1 MiB"}
-		}
-		return nil, fmt.Errorf("reading %s: %w", name, err)
+		rules = append(rules, Rule{ID: RulePolicy, Severity: severity, Expect: &e, Origin: fmt.Sprintf("%s:%d", name, n)})
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return rules, nil
 }
@@ -240,19 +277,19 @@ func Profile(name string) ([]Rule, error) {
 	for _, f := range ipFamilies {
 		rules = append(rules,
 			Rule{
-				ID: "stale-entries", Severity: StatusFail,
+				ID: RuleStaleEntries, Severity: StatusFail,
 				Expect: &Expectation{Key: neighKey(f, "default", "gc_thresh1"), Op: OpEqual, Value: "0"},
 				Why:    "below gc_thresh1 entries the garbage collector never runs, so an entry for a reused IP keeps the old MAC and replies go to a dead machine (Amazon Linux sets 0)",
 				Good:   "the garbage collector runs at any table size: stale entries go after gc_stale_time",
 				Comment: fmt.Sprintf("Run the %s garbage collector at any table size: below gc_thresh1\n"+
 					"entries it never runs, and an entry for a reused IP keeps the old MAC.", f.protocol),
 			},
-			Rule{ID: "threshold-order", Severity: StatusFail, check: checkThresholdOrder(f)},
+			Rule{ID: RuleThresholdOrder, Severity: StatusFail, check: checkThresholdOrder(f)},
 		)
 		if name == "kubernetes" {
 			rules = append(rules,
 				Rule{
-					ID: "gc-soft-limit", Severity: StatusFail,
+					ID: RuleGCSoftLimit, Severity: StatusFail,
 					Expect: &Expectation{Key: neighKey(f, "default", "gc_thresh2"), Op: OpAtLeast, Value: kubernetesThresh2},
 					Why:    "above gc_thresh2 the kernel forces a collection every 5 s that evicts entries idle for 5 s, so a busy node resolves its pods and peers again and again",
 					Good:   "room for many neighbors before collections are forced",
@@ -260,7 +297,7 @@ func Profile(name string) ([]Rule, error) {
 						"collections (OpenShift's node tuning uses 32768).",
 				},
 				Rule{
-					ID: "overflow", Severity: StatusFail,
+					ID: RuleOverflow, Severity: StatusFail,
 					Expect: &Expectation{Key: neighKey(f, "default", "gc_thresh3"), Op: OpAtLeast, Value: kubernetesThresh3},
 					Why:    "gc_thresh3 is the table's hard limit: a node with many pods and peers reaches it, then the kernel refuses new neighbors (\"neighbour table overflow\") and connections fail",
 					Good:   "room for tens of thousands of neighbors before the table overflows",
@@ -270,13 +307,13 @@ func Profile(name string) ([]Rule, error) {
 			)
 		}
 		rules = append(rules,
-			Rule{ID: "table-usage", Severity: StatusWarn, check: checkTableUsage(f)},
-			Rule{ID: "table-full", Severity: StatusWarn, check: checkCounter(f, "table_fulls")},
-			Rule{ID: "forced-gc", Severity: StatusWarn, check: checkCounter(f, "forced_gc_runs")},
+			Rule{ID: RuleTableUsage, Severity: StatusWarn, check: checkTableUsage(f)},
+			Rule{ID: RuleTableFull, Severity: StatusWarn, check: checkCounter(f, "table_fulls")},
+			Rule{ID: RuleForcedGC, Severity: StatusWarn, check: checkCounter(f, "forced_gc_runs")},
 		)
 	}
 	rules = append(rules, Rule{
-		ID: "arp-notify", Severity: StatusWarn,
+		ID: RuleARPNotify, Severity: StatusWarn,
 		Expect:        &Expectation{Key: confKey("all", "arp_notify"), Op: OpEqual, Value: "1"},
 		Why:           "with arp_notify = 1 an interface sends a gratuitous ARP when it comes up or its MAC changes, so a new machine on a reused IP corrects its peers' caches at once",
 		Good:          "interfaces announce their MAC when they come up, correcting peers' caches",

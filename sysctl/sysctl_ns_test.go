@@ -50,7 +50,7 @@ func TestLiveInNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	s, err := sysctl.ReadLive(sysctl.LiveSource{Root: "/", Do: host.Do, Kernel: c}, nil)
+	s, err := sysctl.ReadRunning(sysctl.Running{Root: "/", Do: host.Do, Kernel: c}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,9 @@ package sysctl
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
-	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -269,9 +270,10 @@ type Kernel interface {
 	List(f neigh.Filter) ([]neigh.Entry, error)
 }
 
-// LiveSource says where live values are read.
-type LiveSource struct {
-	// Root is where /proc is: "/" on a running machine, or a tree.
+// Running says where the running kernel's values are read.
+type Running struct {
+	// Root is where /proc is: "/" on a running machine, or a tree, inside
+	// which every path is resolved.
 	Root string
 	// Do runs f inside the network namespace to read, on a locked OS
 	// thread: /proc/sys/net shows the namespace of the thread that reads
@@ -282,32 +284,48 @@ type LiveSource struct {
 	Kernel Kernel
 }
 
-// ReadLive reads the running values: the standard keys, every
+// NoProcSysError says there are no running values under a root: it has no
+// /proc/sys/net, as a machine image's tree has not.
+type NoProcSysError struct {
+	Root string
+}
+
+func (e *NoProcSysError) Error() string {
+	return fmt.Sprintf("no live values: there is no %s", filepath.Join(e.Root, "proc/sys/net"))
+}
+
+// ReadRunning reads the running values: the standard keys, every
 // interface's, and extra (globs in extra are ignored; their matches come
 // from the keys read). Table-wide values missing from /proc/sys, as they
 // are in every network namespace but the initial one, are taken from the
-// kernel's neighbor-table parameters over netlink, and a note says so.
-func ReadLive(src LiveSource, extra []Key) (*Snapshot, error) {
+// kernel's neighbor-table parameters over netlink, and a note says so. A
+// root without /proc/sys/net is a *NoProcSysError.
+func ReadRunning(src Running, extra []Key) (*Snapshot, error) {
+	t, err := openTree(src.Root)
+	if err != nil {
+		return nil, fmt.Errorf("reading live values: %w", err)
+	}
+	defer t.Close()
 	s := &Snapshot{Mode: ModeLive}
-	procSys := filepath.Join(src.Root, "proc", "sys")
+	const procSys = "/proc/sys"
 	do := src.Do
 	if do == nil {
 		do = func(f func() error) error { return f() }
 	}
 	var missingDefaults []ipFamily
-	err := do(func() error {
-		if _, err := os.Stat(filepath.Join(procSys, "net")); errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("no live values: there is no %s/net (to check a tree's config files, add --config)", procSys)
+	err = do(func() error {
+		if _, err := t.stat(procSys + "/net"); errors.Is(err, fs.ErrNotExist) {
+			return &NoProcSysError{Root: src.Root}
 		} else if err != nil {
 			return fmt.Errorf("reading live values: %w", err)
 		}
 		for _, f := range ipFamilies {
-			if !isDir(filepath.Join(procSys, "net", f.dir)) {
+			if !t.isDir(path.Join(procSys, "net", f.dir)) {
 				s.Notes = append(s.Notes, fmt.Sprintf("there is no /proc/sys/net/%s: %s is off on this machine", f.dir, f.name))
 				continue
 			}
-			dir := filepath.Join(procSys, "net", f.dir, "neigh")
-			if isDir(filepath.Join(dir, "default")) {
+			dir := path.Join(procSys, "net", f.dir, "neigh")
+			if t.isDir(path.Join(dir, "default")) {
 				if f.dir == "ipv4" {
 					s.InitialNamespace = true
 				}
@@ -315,24 +333,23 @@ func ReadLive(src LiveSource, extra []Key) (*Snapshot, error) {
 				missingDefaults = append(missingDefaults, f)
 			}
 			for _, leaf := range slices.Concat(tableKeys, interfaceNeighKeys) {
-				s.readProc(procSys, neighKey(f, "default", leaf))
+				s.readProc(t, neighKey(f, "default", leaf))
 			}
-			for _, ifname := range interfaceDirs(dir) {
+			for _, ifname := range t.interfaceDirs(dir) {
 				for _, leaf := range interfaceNeighKeys {
-					s.readProc(procSys, neighKey(f, ifname, leaf))
+					s.readProc(t, neighKey(f, ifname, leaf))
 				}
 			}
 		}
-		confDir := filepath.Join(procSys, "net", "ipv4", "conf")
-		s.Interfaces = interfaceDirs(confDir)
+		s.Interfaces = t.interfaceDirs(path.Join(procSys, "net", "ipv4", "conf"))
 		for _, ifname := range slices.Concat([]string{"all", "default"}, s.Interfaces) {
 			for _, leaf := range arpKeys {
-				s.readProc(procSys, confKey(ifname, leaf))
+				s.readProc(t, confKey(ifname, leaf))
 			}
 		}
 		for _, k := range extra {
 			if _, ok := s.Lookup(k); !ok && !k.IsGlob() {
-				s.readProc(procSys, k)
+				s.readProc(t, k)
 			}
 		}
 		return nil
@@ -358,10 +375,35 @@ func ReadLive(src LiveSource, extra []Key) (*Snapshot, error) {
 	return s, nil
 }
 
-// readProc reads one key under procSys; a key that is not there is left
-// out, a key that cannot be read gets a note.
-func (s *Snapshot) readProc(procSys string, k Key) {
-	b, err := os.ReadFile(filepath.Join(procSys, filepath.FromSlash(k.Path())))
+// ReadRunningWithBoot reads the running values as ReadRunning does and,
+// when they are the initial network namespace's, what the config files
+// under src.Root will set at boot: it sets opts.Boot and opts.ConfigFiles,
+// so that Check can say when a value will not survive a reboot.
+func ReadRunningWithBoot(src Running, extra []Key, opts *CheckOptions) (*Snapshot, error) {
+	snap, err := ReadRunning(src, extra)
+	if err != nil || !snap.InitialNamespace {
+		return snap, err
+	}
+	cfg, err := LoadSystemConfig(src.Root)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]Key, 0, len(snap.Values))
+	for _, v := range snap.Values {
+		keys = append(keys, v.Key)
+	}
+	opts.Boot, opts.ConfigFiles = cfg.Values(ModeConfig, keys), cfg.Files
+	return snap, nil
+}
+
+// maxValueLen bounds what is read of one /proc/sys file: the longest
+// values, such as a port range list, are far shorter.
+const maxValueLen = 64 << 10
+
+// readProc reads one key under /proc/sys of the tree; a key that is not
+// there is left out, a key that cannot be read gets a note.
+func (s *Snapshot) readProc(t *treeRoot, k Key) {
+	b, err := t.readValue(k)
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
@@ -372,6 +414,25 @@ func (s *Snapshot) readProc(procSys string, k Key) {
 	// Vectors such as ip_local_port_range are tab-separated; config files
 	// write them with spaces.
 	s.add(Value{Key: k, Value: strings.Join(strings.Fields(string(b)), " "), Source: SourceProc})
+}
+
+// readValue reads a key's file, which must be a regular file as every one
+// of /proc/sys is: under a tree, a FIFO in its place would block.
+func (t *treeRoot) readValue(k Key) ([]byte, error) {
+	name := "/proc/sys/" + k.Path()
+	f, err := t.open(name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &SpecialFileError{Path: name, Kind: fileKind(fi.Mode())}
+	}
+	return io.ReadAll(io.LimitReader(f, maxValueLen))
 }
 
 // interfaceLister is a Kernel that can also list interfaces with their
@@ -491,10 +552,10 @@ func (s *Snapshot) reorder() {
 	}
 }
 
-// interfaceDirs lists the interfaces under a neigh or conf directory, but
-// all, default and lo: loopback does no ARP or NDP.
-func interfaceDirs(dir string) []string {
-	ents, err := os.ReadDir(dir)
+// interfaceDirs lists the interfaces under a neigh or conf directory of
+// the tree, but all, default and lo: loopback does no ARP or NDP.
+func (t *treeRoot) interfaceDirs(dir string) []string {
+	ents, err := t.readDir(dir)
 	if err != nil {
 		return nil
 	}
@@ -509,9 +570,4 @@ func interfaceDirs(dir string) []string {
 		}
 	}
 	return names
-}
-
-func isDir(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.IsDir()
 }
