@@ -56,6 +56,9 @@ func newNetNSRef(ns *namespaces.Namespace) *netnsRef {
 	for _, p := range ns.Processes {
 		r.PIDs = append(r.PIDs, p.PID)
 	}
+	if ns.Initial {
+		r.Label = "host"
+	}
 	return r
 }
 

@@ -74,7 +74,7 @@ else 0.`,
   arpdoctor doctor --passive            # send nothing: no probe
   arpdoctor --netns blue doctor -o json`,
 		Args:        cobra.NoArgs,
-		Annotations: outputs("table", "json"),
+		Annotations: allNetNS(outputs("table", "json")),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Timeout <= 0 {
 				return flagErrorf("--timeout must be positive")
@@ -87,6 +87,9 @@ else 0.`,
 			}
 			if o.Timeout > time.Minute {
 				return flagErrorf("--timeout %s: at most 1m", o.Timeout)
+			}
+			if o.AllNetNS && o.Trace > 0 {
+				return flagErrorf("--trace watches one namespace's interface: give --netns instead of --all-netns")
 			}
 			if err := checkRoot(o.Root); err != nil {
 				return err
@@ -107,6 +110,9 @@ else 0.`,
 }
 
 func runDoctor(ctx context.Context, o *doctorOptions) error {
+	if o.AllNetNS {
+		return runDoctorAll(ctx, o)
+	}
 	c, err := o.openNeigh(o.NetNS)
 	if err != nil {
 		return err
@@ -152,18 +158,7 @@ func gatherDoctor(ctx context.Context, o *doctorOptions, c neighClient) (*diagno
 		return nil, err
 	}
 	f.Settings, f.SettingsErr = doctorSettings(c, o.Root, f)
-	for _, t := range f.Tables {
-		ps, err := neigh.ReadProcStats(o.Root, t.Name)
-		switch {
-		case err == nil:
-			if f.ProcStats == nil {
-				f.ProcStats = map[string]neigh.ProcStats{}
-			}
-			f.ProcStats[t.Name] = ps
-		case !errors.Is(err, fs.ErrNotExist):
-			f.ProcStatsErr = errors.Join(f.ProcStatsErr, err)
-		}
-	}
+	f.ProcStats, f.ProcStatsErr = readProcStats(o.Root, f.Tables)
 	if o.Trace > 0 {
 		t, err := doctorTrace(ctx, o, c)
 		if err != nil {
@@ -175,6 +170,26 @@ func gatherDoctor(ctx context.Context, o *doctorOptions, c neighClient) (*diagno
 		f.Verify = doctorVerify(ctx, o, c, f.Entries)
 	}
 	return f, nil
+}
+
+// readProcStats reads the /proc/net/stat counters of each table, where
+// /proc shows them: only the initial namespace does.
+func readProcStats(root string, tables []neigh.Table) (map[string]neigh.ProcStats, error) {
+	var stats map[string]neigh.ProcStats
+	var errs error
+	for _, t := range tables {
+		ps, err := neigh.ReadProcStats(root, t.Name)
+		switch {
+		case err == nil:
+			if stats == nil {
+				stats = map[string]neigh.ProcStats{}
+			}
+			stats[t.Name] = ps
+		case !errors.Is(err, fs.ErrNotExist):
+			errs = errors.Join(errs, err)
+		}
+	}
+	return stats, errs
 }
 
 // doctorSettings checks the live settings with the cloud profile, using
@@ -279,7 +294,25 @@ type doctorView struct {
 
 func (v doctorView) render(w io.Writer) error {
 	var b strings.Builder
-	for _, ch := range v.rep.Checks {
+	v.checks(&b, v.rep.Checks)
+	switch dg := v.rep.Diagnosis; {
+	case dg == nil && v.rep.Complete:
+		b.WriteString(v.p.green("\nNo problem found.") + "\n")
+	case dg == nil:
+		b.WriteString("\nNo problem found in the checks that ran.\n")
+	default:
+		v.diagnosis(&b, dg)
+	}
+	if !v.rep.Complete {
+		v.incomplete(&b, v.rep.Incomplete)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// checks writes a line per check, its evidence and next commands.
+func (v doctorView) checks(b *strings.Builder, checks []diagnose.Check) {
+	for _, ch := range checks {
 		verdict := string(ch.Verdict)
 		switch ch.Verdict {
 		case diagnose.Problem:
@@ -290,42 +323,39 @@ func (v doctorView) render(w io.Writer) error {
 			verdict = v.p.green(verdict)
 		}
 		pad := strings.Repeat(" ", len(diagnose.Problem)-len(ch.Verdict))
-		fmt.Fprintf(&b, "%-11s %s%s  %s\n", strings.ToUpper(ch.Name), verdict, pad, ch.Summary)
+		fmt.Fprintf(b, "%-11s %s%s  %s\n", strings.ToUpper(ch.Name), verdict, pad, ch.Summary)
 		for _, e := range ch.Evidence {
-			fmt.Fprintf(&b, "  %s\n", e)
+			fmt.Fprintf(b, "  %s\n", e)
 		}
 		for _, n := range ch.Next {
-			fmt.Fprintf(&b, "  next: %s\n", v.p.bold(n.String()))
+			fmt.Fprintf(b, "  next: %s\n", v.p.bold(n.String()))
 		}
 	}
-	switch dg := v.rep.Diagnosis; {
-	case dg == nil && v.rep.Complete:
-		b.WriteString(v.p.green("\nNo problem found.") + "\n")
-	case dg == nil:
-		b.WriteString("\nNo problem found in the checks that ran.\n")
-	default:
-		line := fmt.Sprintf("\nDIAGNOSIS (%s): %s", dg.Certainty, dg.Summary)
-		if dg.Certainty == "proven" {
-			line = v.p.red(line)
-		} else {
-			line = v.p.yellow(line)
-		}
-		b.WriteString(line + "\n")
-		for _, n := range dg.Next {
-			fmt.Fprintf(&b, "  run: %s\n", v.p.bold(n.String()))
-		}
+}
+
+func (v doctorView) diagnosis(b *strings.Builder, dg *diagnose.Diagnosis) {
+	line := fmt.Sprintf("\nDIAGNOSIS (%s): %s", dg.Certainty, dg.Summary)
+	if dg.Certainty == "proven" {
+		line = v.p.red(line)
+	} else {
+		line = v.p.yellow(line)
 	}
-	if !v.rep.Complete {
-		var parts []string
-		for _, in := range v.rep.Incomplete {
-			p := strings.ToUpper(in.Check) + " skipped"
-			if in.Run != nil {
-				p += " (run: " + in.Run.String() + ")"
-			}
-			parts = append(parts, p)
-		}
-		b.WriteString(v.p.yellow("INCOMPLETE: "+strings.Join(parts, "; ")) + "\n")
+	b.WriteString(line + "\n")
+	for _, n := range dg.Next {
+		fmt.Fprintf(b, "  run: %s\n", v.p.bold(n.String()))
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+}
+
+// incomplete ends a report that could not run every check: the last line
+// says which, and what would complete it.
+func (v doctorView) incomplete(b *strings.Builder, in []diagnose.Incomplete) {
+	var parts []string
+	for _, i := range in {
+		p := strings.ToUpper(i.Check) + " skipped"
+		if i.Run != nil {
+			p += " (run: " + i.Run.String() + ")"
+		}
+		parts = append(parts, p)
+	}
+	b.WriteString(v.p.yellow("INCOMPLETE: "+strings.Join(parts, "; ")) + "\n")
 }

@@ -66,7 +66,7 @@ Deleting needs CAP_NET_ADMIN; --dry-run needs nothing.`,
   arpdoctor flush --all --only-wrong
   arpdoctor flush -i eth0 --only-wrong --every 5m`,
 		Args:        cobra.NoArgs,
-		Annotations: outputs("table", "json"),
+		Annotations: allNetNS(outputs("table", "json")),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.validate(); err != nil {
 				return err
@@ -111,16 +111,22 @@ func (o *flushOptions) validate() (err error) {
 }
 
 func runFlush(ctx context.Context, o *flushOptions) error {
-	c, err := o.openNeigh(o.NetNS)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	if o.DryRun && o.OnlyWrong {
 		fmt.Fprintln(o.io.ErrOut, "dry run: nothing will be deleted, but the probes are real: the kernel may take a new MAC from their answers and so correct a stale entry itself")
 	}
 	fo := neigh.FlushOptions{DryRun: o.DryRun, IncludePermanent: o.IncludePermanent, OnlyWrong: o.OnlyWrong,
 		Probe: neigh.ProbeOptions{Timeout: o.Timeout, Retries: o.Retries}}
+	if o.AllNetNS {
+		if o.Every > 0 {
+			return flagErrorf("--every with --all-netns: run it per namespace, or from cron")
+		}
+		return runFlushAll(ctx, o, fo)
+	}
+	c, err := o.openNeigh(o.NetNS)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
 	if o.Every == 0 {
 		res, err := c.Flush(ctx, o.filter, fo)
 		if err != nil {

@@ -52,7 +52,7 @@ Reading the table needs no privilege; --netns NAME needs CAP_SYS_ADMIN.`,
   arpdoctor neigh --ip 192.0.2.0/24 -o json
   arpdoctor --netns blue neigh --state all`,
 		Args:        cobra.NoArgs,
-		Annotations: outputs("table", "wide", "json"),
+		Annotations: allNetNS(outputs("table", "wide", "json")),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.validate(); err != nil {
 				return err
@@ -79,6 +79,9 @@ func (o *neighOptions) validate() (err error) {
 }
 
 func runNeigh(ctx context.Context, o *neighOptions) error {
+	if o.AllNetNS {
+		return runNeighAll(ctx, o)
+	}
 	c, err := o.openNeigh(o.NetNS)
 	if err != nil {
 		return err

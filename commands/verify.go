@@ -69,7 +69,7 @@ Probing needs CAP_NET_RAW, --fix CAP_NET_ADMIN.`,
   arpdoctor verify -i eth0 -4 --fix
   arpdoctor verify -o json | jq '.[] | select(.verdict != "ok")'`,
 		Args:        cobra.NoArgs,
-		Annotations: outputs("table", "wide", "json"),
+		Annotations: allNetNS(outputs("table", "wide", "json")),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.validate(); err != nil {
 				return err
@@ -112,6 +112,9 @@ func (o *verifyOptions) validate() (err error) {
 }
 
 func runVerify(ctx context.Context, o *verifyOptions) error {
+	if o.AllNetNS {
+		return runVerifyAll(ctx, o)
+	}
 	c, err := o.openNeigh(o.NetNS)
 	if err != nil {
 		return err

@@ -63,7 +63,7 @@ Exit code 1 when a mac_changed, flip_flop or failed event was reported.`,
   arpdoctor watch -o json --changes-only >> neigh-history.jsonl
   arpdoctor watch --duration 10m --ip 192.0.2.0/24 -o json | jq 'select(.event == "mac_changed")'`,
 		Args:        cobra.NoArgs,
-		Annotations: outputs("table", "json"),
+		Annotations: allNetNS(outputs("table", "json")),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.validate(); err != nil {
 				return err
@@ -98,16 +98,29 @@ func problemEvent(k neigh.EventKind) bool {
 }
 
 func runWatch(ctx context.Context, o *watchOptions) error {
-	c, err := o.openNeigh(o.NetNS)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	if o.Duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.Duration)
 		defer cancel()
 	}
+	if o.AllNetNS {
+		problems := false
+		err := watchAll(ctx, o, neigh.WatchOptions{Filter: o.filter, FlipWindow: o.FlipWindow, ChangesOnly: o.ChangesOnly},
+			func(evs []neigh.Event) {
+				for _, ev := range evs {
+					problems = problems || problemEvent(ev.Kind)
+				}
+			})
+		if err == nil && problems {
+			return ErrProblems
+		}
+		return err
+	}
+	c, err := o.openNeigh(o.NetNS)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
 	wo := neigh.WatchOptions{Filter: o.filter, FlipWindow: o.FlipWindow, ChangesOnly: o.ChangesOnly}
 	problems := false
 	note := func(evs []neigh.Event) {
