@@ -146,7 +146,9 @@ func (g *globalOptions) resolve(cmd *cobra.Command) error {
 // Main runs the command line args and returns the exit code. Errors are
 // printed here, once, on one line.
 func Main(ctx context.Context, ios *IOStreams, args []string) int {
-	return mainWith(ctx, ios, kernelSeams(), args)
+	return runUntilStopped(ctx, func(msg string) { fmt.Fprintf(ios.ErrOut, "arpdoctor: %s\n", msg) }, func() int {
+		return mainWith(ctx, ios, kernelSeams(), args)
+	})
 }
 
 func mainWith(ctx context.Context, ios *IOStreams, s seams, args []string) int {

@@ -3,16 +3,13 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/arpdoctor/arpdoctor/commands"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := commands.SignalContext()
 	code := commands.Main(ctx, commands.System(), os.Args[1:])
 	stop()
 	os.Exit(code)

@@ -1,0 +1,118 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The signals that end arpdoctor. The first stops the command cleanly: it
+// prints what it has and gives back what it took (the terminal above
+// all); a second ends the process at once, as go and kubectl do. SIGHUP
+// (the terminal closed) and SIGQUIT (Ctrl-\) end it too, without Go's
+// goroutine dump: a user who quits watch wants the terminal back.
+var endSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
+
+// SignalContext returns a context that ends at the first of endSignals;
+// at the second, the process runs the cleanups registered with atExit and
+// exits at once with 128 plus the signal's number. stop releases the
+// signals.
+func SignalContext() (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, endSignals...)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case s := <-sigs:
+			runCleanups()
+			os.Exit(128 + int(s.(syscall.Signal)))
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
+}
+
+// cleanups restore what a command changed outside the process (the
+// terminal's mode and screen) when it cannot return normally.
+var cleanups struct {
+	sync.Mutex
+	next int
+	fns  map[int]func()
+}
+
+// atExit registers f to run if the process must end before the command
+// returns; the returned func unregisters it.
+func atExit(f func()) (remove func()) {
+	cleanups.Lock()
+	defer cleanups.Unlock()
+	if cleanups.fns == nil {
+		cleanups.fns = map[int]func(){}
+	}
+	id := cleanups.next
+	cleanups.next++
+	cleanups.fns[id] = f
+	return func() {
+		cleanups.Lock()
+		delete(cleanups.fns, id)
+		cleanups.Unlock()
+	}
+}
+
+func runCleanups() {
+	cleanups.Lock()
+	fns := cleanups.fns
+	cleanups.fns = nil
+	cleanups.Unlock()
+	for _, f := range fns {
+		f()
+	}
+}
+
+// drainGrace is how long a stopped command may take to print what it has
+// and return: a write into a pipe nobody reads never returns, and must not
+// keep the process alive.
+var drainGrace = 3 * time.Second
+
+// runUntilStopped runs f, and returns its exit code; if ctx ends and f has
+// not returned within drainGrace, it gives up on f with ExitTrouble and
+// one line on errOut.
+func runUntilStopped(ctx context.Context, errOut func(string), f func() int) int {
+	code := make(chan int, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				runCleanups()
+				panic(r)
+			}
+		}()
+		code <- f()
+	}()
+	select {
+	case c := <-code:
+		return c
+	case <-ctx.Done():
+	}
+	select {
+	case c := <-code:
+		return c
+	case <-time.After(drainGrace):
+		runCleanups()
+		errOut(fmt.Sprintf("stopped: the output did not drain within %s (is the reader of the pipe stuck?)", drainGrace))
+		return ExitTrouble
+	}
+}
