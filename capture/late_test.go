@@ -67,7 +67,7 @@ func TestWaits(t *testing.T) {
 		{10 * s, []time.Duration{4 * s}, 10 * s},
 		{2 * s, nil, 2 * s},
 	} {
-		if got := (TrackerConfig{HandshakeTimeout: tc.timeout}).Waits(tc.gaps...); got != tc.want {
+		if got := (TrackerConfig{HandshakeTimeout: tc.timeout}).Wait(tc.gaps...); got != tc.want {
 			t.Errorf("timeout %v, gaps %v: wait %v, want %v", tc.timeout, tc.gaps, got, tc.want)
 		}
 	}

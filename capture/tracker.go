@@ -274,10 +274,10 @@ func (t *Tracker) waitFor(gap int64) uint8 {
 	return uint8(w)
 }
 
-// Waits returns how long a handshake is waited for after its last packet,
+// Wait returns how long a handshake is waited for after its last packet,
 // given the gaps between its SYNs (none for a single SYN): the rule
 // TrackerConfig.HandshakeTimeout describes, for documentation and tests.
-func (c TrackerConfig) Waits(gaps ...time.Duration) time.Duration {
+func (c TrackerConfig) Wait(gaps ...time.Duration) time.Duration {
 	timeout := c.HandshakeTimeout
 	if timeout <= 0 {
 		timeout = DefaultHandshakeTimeout

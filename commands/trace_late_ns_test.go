@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -37,19 +36,19 @@ func TestTraceIncidentHealsLate(t *testing.T) {
 	dir := t.TempDir()
 	written, dumped := filepath.Join(dir, "trace.pcap"), filepath.Join(dir, "tcpdump.pcap")
 
-	var dumpErr bytes.Buffer
+	dumpErr := &lockedBuffer{}
 	dump := exec.Command(ipBin, "netns", "exec", in.Server.Name, tcpdumpBin, "-i", "eth0", "--immediate-mode", "-U", "-n", "-w", dumped,
 		"tcp port 6379 or arp")
-	dump.Stderr = &dumpErr
+	dump.Stderr = dumpErr
 	if err := dump.Start(); err != nil {
 		t.Fatalf("starting tcpdump: %v", err)
 	}
 	dumpDone := make(chan error, 1)
 	go func() { dumpDone <- dump.Wait() }()
+	dumping := true
 	stopDump := func() {
-		if dump.ProcessState == nil {
-			dump.Process.Signal(syscall.SIGTERM)
-		}
+		dumping = false
+		dump.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-dumpDone:
 		case <-time.After(10 * time.Second):
@@ -58,8 +57,9 @@ func TestTraceIncidentHealsLate(t *testing.T) {
 		}
 	}
 	defer func() {
-		if dump.ProcessState == nil {
+		if dumping {
 			dump.Process.Kill()
+			<-dumpDone
 		}
 	}()
 
