@@ -303,8 +303,9 @@ func (t *Tracker) packet(data []byte, ci gopacket.CaptureInfo, tcpFlags int) {
 	ts := ci.Timestamp.UnixNano()
 	t.advance(ts)
 	// Only a SYN starts a handshake; any other segment matters only to a
-	// handshake that is open. The pure ACKs of a busy link, when none is,
-	// need no decoding.
+	// handshake that is tracked (open, or judged and waiting for a late
+	// completion). The pure ACKs of a busy link, when none is, need no
+	// decoding.
 	if tcpFlags >= 0 && (tcpFlags&tcpSYN == 0 || tcpFlags&tcpACK != 0) && t.hs.len() == 0 {
 		return
 	}

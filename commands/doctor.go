@@ -451,7 +451,7 @@ func (d *doctor) trace(ctx context.Context) error {
 	defer src.Close()
 	fmt.Fprintf(d.o.io.ErrOut, "tracing handshakes on %s for %s\n", ifname, d.o.Trace)
 	cfg := capture.RunConfig{Sources: []capture.Source{src}, Duration: d.o.Trace, CountOK: true,
-		Emit: func(f capture.Finding) { d.findings = append(d.findings, f) }}
+		Emit: func(f capture.Finding) { d.findings = withFinding(d.findings, f) }}
 	if kv, err := capture.OpenKernelView(d.o.NetNS, ifname); err == nil {
 		defer kv.Close()
 		cfg.Host = kv
@@ -491,6 +491,20 @@ func (d *doctor) trace(ctx context.Context) error {
 	}{sum, d.findings}
 	d.add(ch)
 	return nil
+}
+
+// withFinding adds f to fs; a correction takes the place of the finding
+// it corrects, so that a handshake that completed late counts once.
+func withFinding(fs []capture.Finding, f capture.Finding) []capture.Finding {
+	if f.Correction {
+		for i := range fs {
+			if fs[i].ID == f.Corrects {
+				fs[i] = f
+				return fs
+			}
+		}
+	}
+	return append(fs, f)
 }
 
 // diagnose picks the single most likely explanation: what probes proved

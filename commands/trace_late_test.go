@@ -129,3 +129,24 @@ func TestTraceNextWhenTheKernelCorrected(t *testing.T) {
 		}
 	}
 }
+
+// doctor keeps the findings of its trace; a correction replaces the one
+// it corrects.
+func TestDoctorKeepsCorrectedFindings(t *testing.T) {
+	var fs []capture.Finding
+	for _, f := range []capture.Finding{
+		{ID: 1, Kind: capture.SynUnanswered, Severity: capture.Problem},
+		{ID: 2, Kind: capture.MACChanged, Severity: capture.Info},
+		{ID: 3, Kind: capture.HandshakeOK, Severity: capture.OK, Correction: true, Corrects: 1},
+	} {
+		fs = withFinding(fs, f)
+	}
+	want := []capture.Finding{
+		{ID: 3, Kind: capture.HandshakeOK, Severity: capture.OK, Correction: true, Corrects: 1},
+		{ID: 2, Kind: capture.MACChanged, Severity: capture.Info},
+	}
+	if diff := cmp.Diff(want, fs, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b }),
+		cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+}
