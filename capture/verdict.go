@@ -83,7 +83,6 @@ func (t *Tracker) handshakeFinding(k hsKey, h *handshake, when judgedWhen, idle 
 		if t.cfg.Host != nil {
 			if e, ok := t.cfg.Host.Neighbor(client); ok {
 				f.Kernel = &e
-				f.KernelCorrected = e.MAC == h.clientMAC.String()
 			}
 		}
 	}
@@ -127,6 +126,9 @@ func (t *Tracker) handshakeFinding(k hsKey, h *handshake, when judgedWhen, idle 
 		f.Message += " (" + handshakeCounts(k, h) + ")"
 	}
 	if f.Kernel != nil {
+		// The stale entry, already replaced by the MAC the client sends
+		// from.
+		f.KernelCorrected = f.Kind == SynAckToWrongMAC && f.Severity == Problem && f.Kernel.MAC == f.ClientMAC
 		f.Message += "; the kernel's entry now: " + f.Kernel.describe()
 		if f.KernelCorrected {
 			f.Message += ": the kernel has corrected it"
