@@ -268,3 +268,34 @@ func TestKernelCorrected(t *testing.T) {
 		t.Errorf("message %q does not end with %q", found[0].Message, want)
 	}
 }
+
+// A judged handshake is remembered for linger after its verdict, whatever
+// its wait was, so that the judged list stays in the order of time and
+// none outstays its welcome.
+func TestJudgedAreRememberedFromTheirVerdict(t *testing.T) {
+	w := newWire(t)
+	for _, d := range oldLinuxSYNs[:5] { // the last at 15 s, 8 s after the one before: waits 24 s
+		w.after(d).tcp(newMAC, serverMAC, "192.0.2.51:41000", lateServer, 1, 0, "S", 0)
+	}
+	w.after(36*s).tcp(newMAC, serverMAC, "192.0.2.52:41000", lateServer, 2, 0, "S", 0) // waits 3 s
+	var found []Finding
+	tr, err := NewTracker(TrackerConfig{Source: "eth0", LinkType: LinkTypeEthernet, Emit: func(f Finding) { found = append(found, f) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range w.packets(LinkTypeEthernet) {
+		tr.Packet(p.data, p.ci)
+	}
+	tr.Advance(at(45 * s))
+	if len(found) != 2 || tr.hs.len() != 2 {
+		t.Fatalf("%d verdicts, %d handshakes remembered; want 2 and 2", len(found), tr.hs.len())
+	}
+	tr.Advance(at(45*s + linger))
+	if tr.hs.len() != 2 {
+		t.Errorf("%d handshakes remembered %v after their verdicts, want 2", tr.hs.len(), linger)
+	}
+	tr.Advance(at(46*s + linger))
+	if tr.hs.len() != 0 {
+		t.Errorf("%d handshakes remembered longer than %v after their verdicts, want none", tr.hs.len(), linger)
+	}
+}

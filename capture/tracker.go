@@ -46,9 +46,10 @@ const (
 	// and a SYN-ACK that goes elsewhere than the SYN came from is then
 	// explained by routing, not by a stale entry.
 	routerAddrs = 3
-	// linger is how long a judged handshake is remembered, so that its
-	// late retransmissions are not taken for a new handshake: Linux gives
-	// up on a SYN after about two minutes.
+	// linger is how long a judged handshake is remembered after its
+	// verdict or its last packet, so that its late retransmissions are not
+	// taken for a new handshake and a late completion corrects the
+	// verdict: Linux gives up on a SYN after about two minutes.
 	linger = 2 * time.Minute
 	// maxNeighbors bounds the IPs whose ARP and NDP claims are followed.
 	maxNeighbors = 1 << 16
@@ -545,6 +546,9 @@ func (t *Tracker) judge(i int32, atEnd bool) {
 		return
 	}
 	h.id, h.kind, h.severity = id, kindIndex(f.Kind), severityIndex(f.Severity)
+	// Remembered from now: the judged list stays in the order of time
+	// although open handshakes wait for different times.
+	h.touched = t.now
 	t.hs.touch(i, judged)
 }
 
