@@ -14,9 +14,9 @@ import (
 // When a client sends its SYNs: Linux since 6.5 retransmits a second
 // after the first, four more times a second apart
 // (tcp_syn_linear_timeouts), then with exponential backoff; before 6.5
-// with exponential backoff from the start. tcp_syn_retries (6) counts the
-// exponential retransmissions; the client gives up twice the last gap
-// after the last one.
+// with exponential backoff from the start. There are tcp_syn_retries (6)
+// retransmissions, and the linear ones besides; the client gives up twice
+// the last gap after the last one.
 var (
 	linuxSYNs    = []time.Duration{0, 1 * s, 2 * s, 3 * s, 4 * s, 5 * s, 7 * s, 11 * s, 19 * s, 35 * s, 67 * s}
 	oldLinuxSYNs = []time.Duration{0, 1 * s, 3 * s, 7 * s, 15 * s, 31 * s, 63 * s}

@@ -11,9 +11,9 @@ import (
 // Defaults for TrackerConfig.
 const (
 	// DefaultHandshakeTimeout covers Linux's default SYN schedule: its
-	// last retransmission (the 6th of tcp_syn_retries, after the 4 linear
-	// ones of tcp_syn_linear_timeouts since Linux 6.5) comes 32 s after
-	// the one before, and the client gives up 64 s after it.
+	// last retransmission (the last of tcp_syn_retries' 6, and since Linux
+	// 6.5 of the 4 linear ones of tcp_syn_linear_timeouts besides) comes
+	// 32 s after the one before, and the client gives up 64 s after it.
 	DefaultHandshakeTimeout = 65 * time.Second
 	DefaultMaxHandshakes    = 100_000
 )
