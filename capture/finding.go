@@ -79,6 +79,19 @@ const (
 type Finding struct {
 	Kind     Kind     `json:"kind"`
 	Severity Severity `json:"severity"`
+	// ID names the finding within its run: unique, and increasing in the
+	// order findings are made (with several captures they come out in
+	// the order of time, so not in the order of their IDs).
+	ID uint64 `json:"id"`
+	// Correction says this finding replaces an earlier one, whose ID is
+	// Corrects and whose kind and severity were CorrectsKind and
+	// CorrectsSeverity: a handshake judged a failure that completed
+	// afterwards. A stream's reader replaces the earlier finding with this
+	// one; the summary counts the handshake once, by its corrected verdict.
+	Correction       bool     `json:"correction,omitempty"`
+	Corrects         uint64   `json:"corrects,omitempty"`
+	CorrectsKind     Kind     `json:"corrects_kind,omitempty"`
+	CorrectsSeverity Severity `json:"corrects_severity,omitempty"`
 	// Message says it for people, with the addresses and MACs involved.
 	Message string `json:"message"`
 	// Source is the capture the evidence comes from: a file name, "-" for
@@ -111,6 +124,11 @@ type Finding struct {
 	ResetBy string `json:"reset_by,omitempty"`
 	// SetupTime is from the first SYN to the final ACK.
 	SetupTime Seconds `json:"setup_s,omitempty"`
+	// Outcome says how the handshake ended (see the Outcome constants).
+	Outcome Outcome `json:"outcome,omitempty"`
+	// Duration is from the first SYN to the handshake's last packet: the
+	// final ACK when it completed.
+	Duration Seconds `json:"duration_s,omitempty"`
 	// ViaRouter says why a MAC difference was not taken for a stale
 	// entry: the client's packets come through a router.
 	ViaRouter string `json:"via_router,omitempty"`
@@ -137,7 +155,32 @@ type Finding struct {
 	// Kernel is the live host's neighbor entry for the IP in question when
 	// the finding was made (live capture only).
 	Kernel *KernelEntry `json:"kernel_entry,omitempty"`
+	// KernelCorrected says the kernel's entry already holds the MAC the
+	// peer answers from now: the kernel resolved it anew by itself, and
+	// there is nothing left to flush.
+	KernelCorrected bool `json:"kernel_corrected,omitempty"`
 }
+
+// Outcome says how a handshake ended.
+type Outcome string
+
+// Handshake outcomes.
+const (
+	// Completed: the final ACK came, and no SYN or SYN-ACK had to be sent
+	// twice.
+	Completed Outcome = "completed"
+	// CompletedLate: the final ACK came, but only after retransmissions
+	// (a SYN-ACK lost to a stale entry, say), or after trace had already
+	// judged the handshake a failure (a correction).
+	CompletedLate Outcome = "completed_late"
+	// ResetOutcome: a RST ended it.
+	ResetOutcome Outcome = "reset"
+	// TimedOut: no packet came for as long as the client could still be
+	// retransmitting its SYN (or the handshake timeout, if shorter).
+	TimedOut Outcome = "timed_out"
+	// CaptureEnded: the input ended while the handshake was still open.
+	CaptureEnded Outcome = "capture_ended"
+)
 
 // Peer is the address a problem is about: the client whose entry is stale
 // or who got no ACK through, the server that did not answer or refused,
@@ -205,3 +248,17 @@ func (m mac) String() string { return net.HardwareAddr(m[:]).String() }
 
 // isUnicast: the group bit is clear (not broadcast, not multicast).
 func (m mac) isUnicast() bool { return m[0]&1 == 0 }
+
+// AddFinding adds f to fs; a correction takes the place of the finding it
+// corrects, so that a handshake that completed late counts once.
+func AddFinding(fs []Finding, f Finding) []Finding {
+	if f.Correction {
+		for i := range fs {
+			if fs[i].ID == f.Corrects {
+				fs[i] = f
+				return fs
+			}
+		}
+	}
+	return append(fs, f)
+}

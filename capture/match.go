@@ -30,6 +30,14 @@ type matchGroup struct {
 	sources  []int
 }
 
+// findingsOf returns the group's findings; none for a nil group.
+func (g *matchGroup) findingsOf() []Finding {
+	if g == nil {
+		return nil
+	}
+	return g.findings
+}
+
 func newMatcher(names []string, limit int) *matcher {
 	m := &matcher{names: names, limit: limit, groups: map[hsKey]*matchGroup{}}
 	for range names {
@@ -43,6 +51,18 @@ func newMatcher(names []string, limit int) *matcher {
 func (m *matcher) hold(src int, f Finding) bool {
 	k := newKey(f.Client.Addr(), f.Client.Port(), f.Server.Addr(), f.Server.Port(), f.ClientISN)
 	g := m.groups[k]
+	if f.Correction {
+		// Nothing held has gone out yet: the correction takes the place
+		// of the verdict it corrects, as if it had been the first.
+		for j := range g.findingsOf() {
+			if g.sources[j] == src && g.findings[j].ID == f.Corrects {
+				f.ID, f.Correction, f.Corrects, f.CorrectsKind, f.CorrectsSeverity = f.Corrects, false, 0, "", ""
+				g.findings[j] = f
+				return true
+			}
+		}
+		return false
+	}
 	if g == nil {
 		if len(m.groups) >= m.limit {
 			return false

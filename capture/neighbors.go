@@ -99,12 +99,12 @@ func (t *Tracker) claim(ip netip.Addr, m mac, protocol string, ts int64) {
 		c.flips++
 		if c.flips >= flipsForDuplicate {
 			c.dupReported = true
-			t.cfg.Emit(t.duplicateFinding(ip, c.cur, m, c.flips, protocol, ts))
+			t.emit(t.duplicateFinding(ip, c.cur, m, c.flips, protocol, ts))
 			c.prev, c.cur = c.cur, m
 			return
 		}
 	}
-	t.cfg.Emit(t.macChangedFinding(ip, c.cur, m, protocol, ts))
+	t.emit(t.macChangedFinding(ip, c.cur, m, protocol, ts))
 	c.prev, c.cur, c.hasPrev = c.cur, m, true
 }
 
@@ -135,7 +135,7 @@ func (t *Tracker) answered(k probeKey, from mac, hasFrom bool) {
 		return
 	}
 	if p := t.probes.val(i); p.hasMAC && hasFrom && from != p.mac {
-		t.cfg.Emit(t.probeFinding(k, p, from, true, false, 0))
+		t.emit(t.probeFinding(k, p, from, true, false, 0))
 	}
 	t.probes.remove(i)
 }
@@ -143,6 +143,6 @@ func (t *Tracker) answered(k probeKey, from mac, hasFrom bool) {
 func (t *Tracker) probeVerdict(i int32, atEnd bool) {
 	k, p := t.probes.key(i), t.probes.val(i)
 	idle := time.Duration(t.now - p.touched)
-	t.cfg.Emit(t.probeFinding(k, p, mac{}, false, atEnd && idle <= time.Duration(t.timeout), idle))
+	t.emit(t.probeFinding(k, p, mac{}, false, atEnd && idle <= time.Duration(t.probeWait), idle))
 	t.probes.remove(i)
 }

@@ -43,6 +43,7 @@ func TestUnansweredARPProbe(t *testing.T) {
 			IP:   netip.MustParseAddr("192.0.2.50"), OldMAC: oldMAC, MAC: newMAC, Protocol: "arp",
 		},
 	}
+	numbered(want)
 	if diff := cmp.Diff(want, found, equateAddrs); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
@@ -70,6 +71,7 @@ func TestUnansweredNDPProbe(t *testing.T) {
 		Time: t0, End: at(1 * s),
 		IP: netip.MustParseAddr("2001:db8::50"), MAC: oldMAC, Prober: netip.MustParseAddr("2001:db8::10"), Probes: 2, Protocol: "ndp",
 	}}
+	numbered(want)
 	if diff := cmp.Diff(want, found, equateAddrs); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
@@ -113,6 +115,7 @@ func TestDuplicateIP(t *testing.T) {
 			IP:      ip6, MACs: []string{oldMAC, newMAC}, Flips: 2, Protocol: "ndp",
 		},
 	}
+	numbered(want)
 	if diff := cmp.Diff(want, found, equateAddrs); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}

@@ -152,6 +152,13 @@ type runner struct {
 	matched    int
 	stop       atomic.Bool
 	stopReason atomic.Pointer[string]
+	ids        uint64
+}
+
+// nextID numbers the findings of every source in one sequence.
+func (r *runner) nextID() uint64 {
+	r.ids++
+	return r.ids
 }
 
 // read runs one source to its end; it returns why it stopped early, if
@@ -165,6 +172,7 @@ func (r *runner) read(i int, src Source) (stopped string, err error) {
 		Host:             r.cfg.Host,
 		Emit:             func(f Finding) { r.found(i, f) },
 		CountOK:          r.cfg.CountOK && r.matcher == nil,
+		NextID:           r.nextID,
 	})
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", src.Name(), err)

@@ -50,7 +50,7 @@ func TestTwoCaptures(t *testing.T) {
 				"the SYN-ACK left 192.0.2.10 toward 02:00:00:00:50:a1 and never reached 192.0.2.50 (seen in server.pcap, not in client.pcap)",
 			Time: t0, End: at(1*s + 100*us), Client: c(41000), Server: srv, ClientISN: 1000,
 			ClientMAC: newMAC, ServerMAC: serverMAC, SynAckTo: []MACCount{{MAC: oldMAC, Count: 2}},
-			SYNs: 2, SYNACKs: 2, Lost: "SYN-ACK",
+			SYNs: 2, SYNACKs: 2, Lost: "SYN-ACK", ID: 1, Outcome: TimedOut, Duration: Seconds(1*s + 100*us),
 		},
 		{
 			Kind: SynAckUnacknowledged, Severity: Problem, Source: "server.pcap", SeenIn: []string{"server.pcap", "client.pcap"},
@@ -59,14 +59,14 @@ func TestTwoCaptures(t *testing.T) {
 				"the final ACK left 192.0.2.50 and never reached 192.0.2.10 (seen in client.pcap, not in server.pcap)",
 			Time: at(4 * s), End: at(4*s + 100*us), Client: c(41002), Server: srv, ClientISN: 3000,
 			ClientMAC: newMAC, ServerMAC: serverMAC, SynAckTo: []MACCount{{MAC: newMAC, Count: 1}},
-			SYNs: 1, SYNACKs: 1, Lost: "ACK",
+			SYNs: 1, SYNACKs: 1, Lost: "ACK", ID: 2, Outcome: TimedOut, Duration: Seconds(100 * us),
 		},
 		{
 			Kind: SynUnanswered, Severity: Problem, Source: "client.pcap", SeenIn: []string{"client.pcap"},
 			Message: "192.0.2.50 got no answer from 192.0.2.10:6379 (192.0.2.50:41001 → 192.0.2.10:6379: 1 SYN, nothing back); " +
 				"the SYN left 192.0.2.50 and never reached 192.0.2.10 (seen in client.pcap, not in server.pcap)",
 			Time: at(skew + 2*s), End: at(skew + 2*s), Client: c(41001), Server: srv, ClientISN: 2000,
-			ClientMAC: newMAC, SYNs: 1, Lost: "SYN",
+			ClientMAC: newMAC, SYNs: 1, Lost: "SYN", ID: 5, Outcome: TimedOut,
 		},
 	}
 	if diff := cmp.Diff(want, found, equateAddrs); diff != "" {
@@ -107,6 +107,7 @@ func TestCookedAndRawCaptures(t *testing.T) {
 				Time: t0, End: at(1*s + 100*us),
 				Client: mustAddrPort(t, "192.0.2.50:41000"), Server: mustAddrPort(t, "192.0.2.10:6379"), ClientISN: 1000,
 				ClientMAC: tc.clientMAC, ServerMAC: serverMACSeen, SYNs: 2, SYNACKs: 2,
+				ID: 1, Outcome: TimedOut, Duration: Seconds(1*s + 100*us),
 			}}
 			if diff := cmp.Diff(want, found, equateAddrs); diff != "" {
 				t.Errorf("findings (-want +got):\n%s", diff)

@@ -111,27 +111,47 @@ func newTally(sum *Summary) *tally {
 	return &tally{sum: sum, peers: map[netip.Addr]*PeerProblems{}}
 }
 
+// add counts f; a correction takes the place of the finding it corrects,
+// so that each handshake counts once.
 func (t *tally) add(f *Finding) {
+	if f.Correction {
+		was := *f
+		was.Kind, was.Severity = f.CorrectsKind, f.CorrectsSeverity
+		t.count(&was, -1)
+	}
+	t.count(f, 1)
+}
+
+func (t *tally) count(f *Finding, n int) {
+	counts := t.sum.Neighbors
 	if f.Kind.IsHandshake() {
-		t.sum.Handshakes[f.Kind]++
-	} else {
-		t.sum.Neighbors[f.Kind]++
+		counts = t.sum.Handshakes
+	}
+	counts[f.Kind] += n
+	if counts[f.Kind] <= 0 {
+		delete(counts, f.Kind)
 	}
 	if f.Severity != Problem {
 		return
 	}
-	t.sum.Problems++
+	t.sum.Problems += n
 	ip := f.Peer()
 	p := t.peers[ip]
 	if p == nil {
-		if len(t.peers) >= maxPeers {
+		if len(t.peers) >= maxPeers || n < 0 {
 			return
 		}
 		p = &PeerProblems{IP: ip, Kinds: map[Kind]int{}}
 		t.peers[ip] = p
 	}
-	p.Problems++
-	p.Kinds[f.Kind]++
+	p.Problems += n
+	p.Kinds[f.Kind] += n
+	if p.Kinds[f.Kind] <= 0 {
+		delete(p.Kinds, f.Kind)
+	}
+	if p.Problems <= 0 {
+		delete(t.peers, ip)
+	}
 }
 
 // finish picks the top peers.

@@ -10,8 +10,35 @@ import (
 
 // Defaults for TrackerConfig.
 const (
-	DefaultHandshakeTimeout = 3 * time.Second
+	// DefaultHandshakeTimeout covers Linux's default SYN schedule: its
+	// last retransmission (the last of tcp_syn_retries' 6, and since Linux
+	// 6.5 of the 4 linear ones of tcp_syn_linear_timeouts besides) comes
+	// 32 s after the one before, and the client gives up 64 s after it.
+	DefaultHandshakeTimeout = 65 * time.Second
 	DefaultMaxHandshakes    = 100_000
+)
+
+// How long an open handshake is waited for. A client retransmits its SYN
+// with exponential backoff: Linux after 1 s (the initial RTO of RFC 6298),
+// then (since 6.5) 1 s apart four more times, then 2, 4, 8... s apart; the
+// next retransmission is due at most twice the last gap after the last
+// SYN. So a handshake is judged once it has gone without a packet for
+// firstWait after a single SYN, and otherwise for at least waitPerGap
+// times the largest gap between its SYNs (twice the gap, and a fifth more
+// for jitter), rounded up to firstWait·2^k: each such wait is one list of
+// the handshake table, whose oldest entry is the next due. The handshake
+// timeout caps every wait.
+const (
+	firstWait = 3 * time.Second
+	// waitPerGap is 2.4 as a fraction, for integer arithmetic.
+	waitPerGapNum, waitPerGapDen = 12, 5
+	// maxWaits bounds the lists of waits: firstWait·2^15 is more than a
+	// day.
+	maxWaits = 16
+	// probeWait is how long a probe is waited for: Linux sends its
+	// unicast probes retrans_time (1 s) apart. The handshake timeout caps
+	// it too.
+	probeWait = 3 * time.Second
 )
 
 const (
@@ -19,9 +46,10 @@ const (
 	// and a SYN-ACK that goes elsewhere than the SYN came from is then
 	// explained by routing, not by a stale entry.
 	routerAddrs = 3
-	// linger is how long a judged handshake is remembered, so that its
-	// late retransmissions are not taken for a new handshake: Linux gives
-	// up on a SYN after about two minutes.
+	// linger is how long a judged handshake is remembered after its
+	// verdict or its last packet, so that its late retransmissions are not
+	// taken for a new handshake and a late completion corrects the
+	// verdict: Linux gives up on a SYN after about two minutes.
 	linger = 2 * time.Minute
 	// maxNeighbors bounds the IPs whose ARP and NDP claims are followed.
 	maxNeighbors = 1 << 16
@@ -36,8 +64,11 @@ type TrackerConfig struct {
 	Source string
 	// LinkType is the link type of every packet given to the tracker.
 	LinkType LinkType
-	// HandshakeTimeout is how long a handshake or a probe may go without
-	// a packet before it gets its verdict, in capture time.
+	// HandshakeTimeout is the longest a handshake may go without a packet
+	// before it gets its verdict, in capture time. Within it, the wait is
+	// derived from the handshake's own SYN retransmissions (see
+	// firstWait), so that no verdict is given while the client is still
+	// retransmitting; probes wait 3 s, or this if shorter.
 	HandshakeTimeout time.Duration
 	// MaxHandshakes bounds the handshakes tracked at once; beyond it the
 	// oldest are evicted and counted.
@@ -48,8 +79,11 @@ type TrackerConfig struct {
 	Emit func(Finding)
 	// CountOK leaves out the findings of handshakes that worked, which
 	// are most handshakes of a busy capture: they are only counted (in
-	// TrackerStats.OK), never built.
+	// TrackerStats.OK), never built. Corrections are always built.
 	CountOK bool
+	// NextID numbers the findings, so that the trackers of one run share
+	// one sequence; nil numbers them 1, 2, 3... per tracker.
+	NextID func() uint64
 }
 
 // TrackerStats counts what a tracker was given.
@@ -69,19 +103,24 @@ type TrackerStats struct {
 // server address and port and the client's initial sequence number, and
 // the ARP and NDP traffic that says which MAC owns which IP. It turns what
 // it sees into findings: a verdict for every handshake (when it completes,
-// is reset, or has gone HandshakeTimeout without a packet, and at Close),
-// and neighbor findings as they arise.
+// is reset, or has gone without a packet for as long as its client could
+// still be retransmitting, and at Close), and neighbor findings as they
+// arise. A handshake judged a failure that completes afterwards, while it
+// is still remembered, gets a second finding that corrects the first.
 //
 // Its memory is bounded whatever the input: at most MaxHandshakes
 // handshakes and as many open probes, 65,536 neighbors and 16,384 MACs.
 type Tracker struct {
-	cfg     TrackerConfig
-	dec     *decoder
-	ev      event
-	timeout int64
-	linger  int64
-	now     int64 // capture clock: the latest packet time
-	started bool
+	cfg       TrackerConfig
+	dec       *decoder
+	ev        event
+	waits     []int64 // the wait of each open list, from firstWait up to the timeout
+	probeWait int64
+	linger    int64
+	now       int64 // capture clock: the latest packet time
+	started   bool
+	open      int // handshakes without a verdict
+	ids       uint64
 
 	hs     *table[hsKey, handshake]
 	probes *table[probeKey, probe]
@@ -91,10 +130,11 @@ type Tracker struct {
 	stats TrackerStats
 }
 
-// The lists of the handshake table.
+// The lists of the handshake table: the judged handshakes, then one list
+// of open handshakes per wait.
 const (
-	open   = 0
-	judged = 1
+	judged    = 0
+	firstOpen = 1
 )
 
 // hsKey names a handshake. It holds no pointers (netip.Addr does), so that
@@ -149,8 +189,15 @@ func (r resetBy) String() string {
 type handshake struct {
 	first, last int64 // first SYN and last packet, capture time
 	lastSYN     int64
+	gap         int64 // the largest gap between two SYNs
 	touched     int64 // tracker clock at the last packet: for timeouts
 	ackAt       int64
+	// id, kind and severity of the verdict, once judged: a correction
+	// names them.
+	id       uint64
+	kind     uint8 // index in Kinds
+	severity uint8 // index in severities
+	wait     uint8 // index in Tracker.waits while open
 
 	syns, synAcks uint32
 	serverISN     uint32
@@ -194,16 +241,54 @@ func NewTracker(cfg TrackerConfig) (*Tracker, error) {
 	if err != nil {
 		return nil, err
 	}
+	waits := waitsUpTo(cfg.HandshakeTimeout)
 	return &Tracker{
-		cfg:     cfg,
-		dec:     dec,
-		timeout: int64(cfg.HandshakeTimeout),
-		linger:  int64(max(linger, cfg.HandshakeTimeout)),
-		hs:      newTable[hsKey, handshake](2),
-		probes:  newTable[probeKey, probe](1),
-		claims:  map[netip.Addr]*claim{},
-		macs:    map[mac]addrSet{},
+		cfg:       cfg,
+		dec:       dec,
+		waits:     waits,
+		probeWait: int64(min(probeWait, cfg.HandshakeTimeout)),
+		linger:    int64(max(linger, cfg.HandshakeTimeout)),
+		hs:        newTable[hsKey, handshake](firstOpen + len(waits)),
+		probes:    newTable[probeKey, probe](1),
+		claims:    map[netip.Addr]*claim{},
+		macs:      map[mac]addrSet{},
 	}, nil
+}
+
+// waitsUpTo returns firstWait, twice it, four times... up to timeout,
+// which is the last.
+func waitsUpTo(timeout time.Duration) []int64 {
+	var waits []int64
+	for w := firstWait; len(waits) < maxWaits-1 && w < timeout; w *= 2 {
+		waits = append(waits, int64(w))
+	}
+	return append(waits, int64(timeout))
+}
+
+// waitFor returns the index of the shortest wait that is at least
+// waitPerGap times gap.
+func (t *Tracker) waitFor(gap int64) uint8 {
+	w := 0
+	for w < len(t.waits)-1 && gap*waitPerGapNum > t.waits[w]*waitPerGapDen {
+		w++
+	}
+	return uint8(w)
+}
+
+// Wait returns how long a handshake is waited for after its last packet,
+// given the gaps between its SYNs (none for a single SYN): the rule
+// TrackerConfig.HandshakeTimeout describes, for documentation and tests.
+func (c TrackerConfig) Wait(gaps ...time.Duration) time.Duration {
+	timeout := c.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	t := Tracker{waits: waitsUpTo(timeout)}
+	var largest time.Duration
+	for _, g := range gaps {
+		largest = max(largest, g)
+	}
+	return time.Duration(t.waits[t.waitFor(int64(largest))])
 }
 
 // Stats returns the counts so far.
@@ -219,9 +304,10 @@ func (t *Tracker) packet(data []byte, ci gopacket.CaptureInfo, tcpFlags int) {
 	ts := ci.Timestamp.UnixNano()
 	t.advance(ts)
 	// Only a SYN starts a handshake; any other segment matters only to a
-	// handshake that is open. The pure ACKs of a busy link, when none is,
-	// need no decoding.
-	if tcpFlags >= 0 && (tcpFlags&tcpSYN == 0 || tcpFlags&tcpACK != 0) && t.hs.oldest(open) == none {
+	// handshake that is tracked (open, or judged and waiting for a late
+	// completion). The pure ACKs of a busy link, when none is, need no
+	// decoding.
+	if tcpFlags >= 0 && (tcpFlags&tcpSYN == 0 || tcpFlags&tcpACK != 0) && t.hs.len() == 0 {
 		return
 	}
 	switch t.dec.decode(data, ts, &t.ev) {
@@ -251,7 +337,7 @@ func (t *Tracker) Advance(now time.Time) { t.advance(now.UnixNano()) }
 // Close gives the verdict on every open handshake and probe: the input
 // has ended.
 func (t *Tracker) Close() {
-	for i := t.hs.oldest(open); i != none; i = t.hs.oldest(open) {
+	for i := t.oldestOpen(); i != none; i = t.oldestOpen() {
 		t.judge(i, true)
 	}
 	for i := t.probes.oldest(0); i != none; i = t.probes.oldest(0) {
@@ -264,16 +350,36 @@ func (t *Tracker) advance(ts int64) {
 		return
 	}
 	t.now, t.started = ts, true
-	for i := t.hs.oldest(open); i != none && t.now-t.hs.val(i).touched > t.timeout; i = t.hs.oldest(open) {
-		t.judge(i, false)
+	if t.open > 0 {
+		for w, wait := range t.waits {
+			l := firstOpen + w
+			for i := t.hs.oldest(l); i != none && t.now-t.hs.val(i).touched > wait; i = t.hs.oldest(l) {
+				t.judge(i, false)
+			}
+		}
 	}
 	for i := t.hs.oldest(judged); i != none && t.now-t.hs.val(i).touched > t.linger; i = t.hs.oldest(judged) {
 		t.hs.remove(i)
 	}
-	for i := t.probes.oldest(0); i != none && t.now-t.probes.val(i).touched > t.timeout; i = t.probes.oldest(0) {
+	for i := t.probes.oldest(0); i != none && t.now-t.probes.val(i).touched > t.probeWait; i = t.probes.oldest(0) {
 		t.probeVerdict(i, false)
 	}
 }
+
+// oldestOpen returns the open handshake whose last packet is oldest, or
+// none.
+func (t *Tracker) oldestOpen() int32 {
+	best := none
+	for w := range t.waits {
+		i := t.hs.oldest(firstOpen + w)
+		if i != none && (best == none || t.hs.val(i).touched < t.hs.val(best).touched) {
+			best = i
+		}
+	}
+	return best
+}
+
+func (t *Tracker) isOpen(i int32) bool { return t.hs.listOf(i) != judged }
 
 func (t *Tracker) tcp(e *event) {
 	syn, ack, rst := e.flags&tcpSYN != 0, e.flags&tcpACK != 0, e.flags&tcpRST != 0
@@ -301,8 +407,17 @@ func (t *Tracker) syn(e *event) {
 		h.clientMAC, h.hasClientMAC = e.srcMAC, e.hasSrcMAC
 	}
 	h := t.seen(i, e)
+	if h.syns > 0 && e.ts > h.lastSYN {
+		h.gap = max(h.gap, e.ts-h.lastSYN)
+	}
 	h.syns++
 	h.lastSYN = max(h.lastSYN, e.ts)
+	if t.isOpen(i) {
+		// A retransmission: wait for the next as long as backoff may
+		// make the client wait.
+		h.wait = t.waitFor(h.gap)
+		t.hs.touch(i, firstOpen+int(h.wait))
+	}
 }
 
 func (t *Tracker) synAck(e *event) {
@@ -343,7 +458,7 @@ func (h *handshake) countSynAckTo(m mac) {
 func (t *Tracker) reset(e *event, ack bool) {
 	if ack {
 		k := newKey(e.dst, e.dstPort, e.src, e.srcPort, e.ack-1)
-		if i := t.hs.get(k); i != none && t.hs.listOf(i) == open {
+		if i := t.hs.get(k); i != none && t.isOpen(i) {
 			h := t.seen(i, e)
 			h.resetBy = resetByServer
 			t.judge(i, false)
@@ -351,7 +466,7 @@ func (t *Tracker) reset(e *event, ack bool) {
 		}
 	}
 	k := newKey(e.src, e.srcPort, e.dst, e.dstPort, e.seq-1)
-	if i := t.hs.get(k); i != none && t.hs.listOf(i) == open {
+	if i := t.hs.get(k); i != none && t.isOpen(i) {
 		h := t.seen(i, e)
 		h.resetBy = resetByClient
 		t.judge(i, false)
@@ -359,19 +474,24 @@ func (t *Tracker) reset(e *event, ack bool) {
 }
 
 // finalACK takes a segment from the client that acknowledges the
-// SYN-ACK: the handshake is complete.
+// SYN-ACK: the handshake is complete. A handshake already judged a
+// failure gets its verdict corrected.
 func (t *Tracker) finalACK(e *event) {
 	i := t.hs.get(newKey(e.src, e.srcPort, e.dst, e.dstPort, e.seq-1))
-	if i == none || t.hs.listOf(i) != open {
+	if i == none {
 		return
 	}
 	h := t.hs.val(i)
-	if !h.hasSynAck || e.ack != h.serverISN+1 {
+	if !h.hasSynAck || e.ack != h.serverISN+1 || h.acked {
 		return
 	}
 	h = t.seen(i, e)
 	h.acked, h.ackAt = true, e.ts
-	t.judge(i, false)
+	if t.isOpen(i) {
+		t.judge(i, false)
+	} else {
+		t.correct(i)
+	}
 }
 
 // seen records a packet of handshake i.
@@ -391,33 +511,88 @@ func (t *Tracker) newHandshake(k hsKey) int32 {
 		if i := t.hs.oldest(judged); i != none {
 			t.hs.remove(i)
 		} else {
-			t.hs.remove(t.hs.oldest(open))
+			t.hs.remove(t.oldestOpen())
+			t.open--
 			t.stats.Evicted++
 		}
 	}
-	return t.hs.insert(k, open)
+	t.open++
+	return t.hs.insert(k, firstOpen)
 }
 
 // judge gives handshake i its verdict. A handshake that worked is
-// forgotten; the others are remembered for a while as judged.
+// forgotten; the others are remembered for a while as judged, so that a
+// late completion corrects the verdict.
 func (t *Tracker) judge(i int32, atEnd bool) {
+	t.open--
 	k, h := t.hs.key(i), t.hs.val(i)
 	if t.cfg.CountOK && h.acked && (!h.hasClientMAC || !h.synAckWentElsewhere()) {
 		t.stats.OK++
 		t.hs.remove(i)
 		return
 	}
+	when := judgedOnTime
 	var idle time.Duration
 	if atEnd {
 		idle = time.Duration(t.now - h.touched)
+		if idle <= time.Duration(t.waits[h.wait]) {
+			when = judgedAtEnd
+		}
 	}
-	f := t.handshakeFinding(k, h, atEnd && idle <= time.Duration(t.timeout), idle)
-	t.cfg.Emit(f)
+	f := t.handshakeFinding(k, h, when, idle)
+	id := t.emit(f)
 	if f.Kind == HandshakeOK || atEnd {
 		t.hs.remove(i)
 		return
 	}
+	h.id, h.kind, h.severity = id, kindIndex(f.Kind), severityIndex(f.Severity)
+	// Remembered from now: the judged list stays in the order of time
+	// although open handshakes wait for different times.
+	h.touched = t.now
 	t.hs.touch(i, judged)
+}
+
+// correct gives handshake i, judged a failure, the verdict it has now
+// that it completed, as a correction of the first.
+func (t *Tracker) correct(i int32) {
+	k, h := t.hs.key(i), t.hs.val(i)
+	f := t.handshakeFinding(k, h, judgedBefore, 0)
+	f.Correction, f.Corrects = true, h.id
+	f.CorrectsKind, f.CorrectsSeverity = Kinds[h.kind], severities[h.severity]
+	t.emit(f)
+	t.hs.remove(i)
+}
+
+// emit numbers a finding and gives it out; it returns its ID.
+func (t *Tracker) emit(f Finding) uint64 {
+	if t.cfg.NextID != nil {
+		f.ID = t.cfg.NextID()
+	} else {
+		t.ids++
+		f.ID = t.ids
+	}
+	t.cfg.Emit(f)
+	return f.ID
+}
+
+var severities = []Severity{Problem, Info, OK}
+
+func kindIndex(k Kind) uint8 {
+	for i, x := range Kinds {
+		if x == k {
+			return uint8(i)
+		}
+	}
+	return 0
+}
+
+func severityIndex(s Severity) uint8 {
+	for i, x := range severities {
+		if x == s {
+			return uint8(i)
+		}
+	}
+	return 0
 }
 
 // learnMAC counts the IPs seen behind a MAC, up to routerAddrs.

@@ -52,6 +52,13 @@ func traceOK(t *testing.T, cfg RunConfig, captures ...namedCapture) ([]Finding, 
 
 func at(d time.Duration) time.Time { return t0.Add(d) }
 
+// numbered gives findings the IDs one tracker gives them, in order.
+func numbered(fs []Finding) {
+	for i := range fs {
+		fs[i].ID = uint64(i + 1)
+	}
+}
+
 // handshake writes a SYN from clientMAC and the server's SYN-ACK to
 // synackTo, at d and 100µs later.
 func (w *wire) synAndSynAck(d time.Duration, clientMAC, synackTo, client, server string, isn, srvISN uint32) *wire {
@@ -108,7 +115,7 @@ func TestStaleEntryFromTheServer(t *testing.T) {
 				Time: t0, End: at(3*s + 100*us),
 				Client: mustAddrPort(t, tc.client), Server: mustAddrPort(t, tc.server), ClientISN: 1000,
 				ClientMAC: newMAC, ServerMAC: serverMAC, SynAckTo: []MACCount{{MAC: oldMAC, Count: 3}},
-				SYNs: 3, SYNACKs: 3,
+				SYNs: 3, SYNACKs: 3, ID: 1, Outcome: TimedOut, Duration: Seconds(3*s + 100*us),
 			}}
 			if diff := cmp.Diff(want, found, equateAddrs); diff != "" {
 				t.Errorf("findings (-want +got):\n%s", diff)
@@ -139,6 +146,7 @@ func TestStaleEntryCorrectedLate(t *testing.T) {
 		ClientMAC: newMAC, ServerMAC: serverMAC,
 		SynAckTo: []MACCount{{MAC: oldMAC, Count: 2}, {MAC: newMAC, Count: 1}},
 		SYNs:     3, SYNACKs: 3, Acked: true, SetupTime: Seconds(3*s + 200*us),
+		ID: 1, Outcome: CompletedLate, Duration: Seconds(3*s + 200*us),
 	}}
 	if diff := cmp.Diff(want, found, equateAddrs); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
@@ -162,7 +170,7 @@ func TestSynAckUnacknowledged(t *testing.T) {
 		Time: t0, End: at(1 * s),
 		Client: mustAddrPort(t, "192.0.2.50:41000"), Server: mustAddrPort(t, "192.0.2.10:6379"), ClientISN: 1000,
 		ClientMAC: newMAC, ServerMAC: serverMAC, SynAckTo: []MACCount{{MAC: newMAC, Count: 2}},
-		SYNs: 1, SYNACKs: 2,
+		SYNs: 1, SYNACKs: 2, ID: 1, Outcome: TimedOut, Duration: Seconds(1 * s),
 	}}
 	if diff := cmp.Diff(want, found, equateAddrs); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
@@ -182,7 +190,7 @@ func TestSynUnanswered(t *testing.T) {
 			"the capture ended 0s after its last packet",
 		Time: t0, End: at(3 * s),
 		Client: mustAddrPort(t, "192.0.2.50:41000"), Server: mustAddrPort(t, "192.0.2.10:6379"), ClientISN: 1000,
-		ClientMAC: newMAC, SYNs: 3,
+		ClientMAC: newMAC, SYNs: 3, ID: 1, Outcome: CaptureEnded, Duration: Seconds(3 * s),
 	}}
 	if diff := cmp.Diff(want, found, equateAddrs); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
@@ -206,7 +214,7 @@ func TestReset(t *testing.T) {
 				"(nothing listens there, or a firewall rejects it) (192.0.2.50:41000 → 192.0.2.10:81: 1 SYN, RST from the server)",
 			Time: t0, End: at(50 * us),
 			Client: mustAddrPort(t, "192.0.2.50:41000"), Server: mustAddrPort(t, "192.0.2.10:81"), ClientISN: 1000,
-			ClientMAC: newMAC, SYNs: 1, ResetBy: "server",
+			ClientMAC: newMAC, SYNs: 1, ResetBy: "server", ID: 1, Outcome: ResetOutcome, Duration: Seconds(50 * us),
 		},
 		{
 			Kind: Reset, Severity: Info, Source: "server.pcap",
@@ -215,7 +223,7 @@ func TestReset(t *testing.T) {
 			Time: at(1 * s), End: at(1*s + 90*us),
 			Client: mustAddrPort(t, "192.0.2.50:41001"), Server: mustAddrPort(t, "192.0.2.10:22"), ClientISN: 2000,
 			ClientMAC: newMAC, ServerMAC: serverMAC, SynAckTo: []MACCount{{MAC: newMAC, Count: 1}},
-			SYNs: 1, SYNACKs: 1, ResetBy: "client",
+			SYNs: 1, SYNACKs: 1, ResetBy: "client", ID: 2, Outcome: ResetOutcome, Duration: Seconds(90 * us),
 		},
 	}
 	if diff := cmp.Diff(want, found, equateAddrs); diff != "" {
@@ -241,6 +249,7 @@ func TestHandshakeOK(t *testing.T) {
 		Client: mustAddrPort(t, "[2001:db8::50]:41000"), Server: mustAddrPort(t, "[2001:db8::10]:443"), ClientISN: 1000,
 		ClientMAC: newMAC, ServerMAC: serverMAC, SynAckTo: []MACCount{{MAC: newMAC, Count: 1}},
 		SYNs: 1, SYNACKs: 1, Acked: true, SetupTime: Seconds(250 * us),
+		ID: 1, Outcome: Completed, Duration: Seconds(250 * us),
 	}}
 	if diff := cmp.Diff(want, found, equateAddrs); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
@@ -282,6 +291,7 @@ func TestRouterIsNotAStaleEntry(t *testing.T) {
 			Client: mustAddrPort(t, clients[i]), Server: mustAddrPort(t, "192.0.2.10:443"), ClientISN: uint32(100 * i),
 			ClientMAC: routerMAC, ServerMAC: serverMAC, SynAckTo: []MACCount{{MAC: otherGateway, Count: 1}},
 			SYNs: 1, SYNACKs: 1, Acked: true, SetupTime: Seconds(200 * us),
+			ID: uint64(i + 1), Outcome: Completed, Duration: Seconds(200 * us),
 		}
 	}
 	want := []Finding{
@@ -302,7 +312,7 @@ func TestRouterIsNotAStaleEntry(t *testing.T) {
 			Time:      at(2 * ms), End: at(2*ms + 100*us),
 			Client: mustAddrPort(t, clients[2]), Server: mustAddrPort(t, "192.0.2.10:443"), ClientISN: 200,
 			ClientMAC: routerMAC, ServerMAC: serverMAC, SynAckTo: []MACCount{{MAC: otherGateway, Count: 1}},
-			SYNs: 1, SYNACKs: 1,
+			SYNs: 1, SYNACKs: 1, ID: 3, Outcome: TimedOut, Duration: Seconds(100 * us),
 		},
 	}
 	if diff := cmp.Diff(want, found, equateAddrs); diff != "" {

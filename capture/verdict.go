@@ -7,10 +7,22 @@ import (
 	"time"
 )
 
-// handshakeFinding gives a handshake its verdict. endedEarly says the
-// input ended before the handshake's timeout ran out, idle how long after
-// its last packet.
-func (t *Tracker) handshakeFinding(k hsKey, h *handshake, endedEarly bool, idle time.Duration) Finding {
+// judgedWhen says what brought a handshake its verdict.
+type judgedWhen uint8
+
+const (
+	// judgedOnTime: it completed, was reset, or its wait ran out.
+	judgedOnTime judgedWhen = iota
+	// judgedAtEnd: the input ended before its wait ran out.
+	judgedAtEnd
+	// judgedBefore: it completed after a verdict of failure, which this
+	// one corrects.
+	judgedBefore
+)
+
+// handshakeFinding gives a handshake its verdict; idle is how long after
+// its last packet the input ended (judgedAtEnd).
+func (t *Tracker) handshakeFinding(k hsKey, h *handshake, when judgedWhen, idle time.Duration) Finding {
 	clientAP, serverAP := k.clientAddrPort(), k.serverAddrPort()
 	f := Finding{
 		Source:    t.cfg.Source,
@@ -23,6 +35,19 @@ func (t *Tracker) handshakeFinding(k hsKey, h *handshake, endedEarly bool, idle 
 		SYNACKs:   int(h.synAcks),
 		Acked:     h.acked,
 		ResetBy:   h.resetBy.String(),
+		Duration:  Seconds(h.last - h.first),
+	}
+	switch {
+	case h.acked && (when == judgedBefore || h.syns > 1 || h.synAcks > 1):
+		f.Outcome = CompletedLate
+	case h.acked:
+		f.Outcome = Completed
+	case h.resetBy != notReset:
+		f.Outcome = ResetOutcome
+	case when == judgedAtEnd:
+		f.Outcome = CaptureEnded
+	default:
+		f.Outcome = TimedOut
 	}
 	if h.hasClientMAC {
 		f.ClientMAC = h.clientMAC.String()
@@ -101,9 +126,15 @@ func (t *Tracker) handshakeFinding(k hsKey, h *handshake, endedEarly bool, idle 
 		f.Message += " (" + handshakeCounts(k, h) + ")"
 	}
 	if f.Kernel != nil {
+		// The stale entry, already replaced by the MAC the client sends
+		// from.
+		f.KernelCorrected = f.Kind == SynAckToWrongMAC && f.Severity == Problem && f.Kernel.MAC == f.ClientMAC
 		f.Message += "; the kernel's entry now: " + f.Kernel.describe()
+		if f.KernelCorrected {
+			f.Message += ": the kernel has corrected it"
+		}
 	}
-	if endedEarly && f.Kind != HandshakeOK {
+	if when == judgedAtEnd && f.Kind != HandshakeOK {
 		f.Message += fmt.Sprintf("; the capture ended %s after its last packet", fmtDuration(idle))
 	}
 	return f
@@ -223,6 +254,12 @@ func (t *Tracker) probeFinding(k probeKey, p *probe, answeredBy mac, hasAnswer, 
 		if e, ok := t.cfg.Host.Neighbor(k.target); ok {
 			f.Kernel = &e
 			f.Message += "; the kernel's entry now: " + e.describe()
+			// The probed MAC is dead: an entry that holds another one was
+			// resolved anew.
+			if e.MAC != "" && p.hasMAC && e.MAC != p.mac.String() {
+				f.KernelCorrected = true
+				f.Message += ": the kernel has corrected it"
+			}
 		}
 	}
 	if endedEarly {

@@ -278,7 +278,7 @@ func doctorTrace(ctx context.Context, o *doctorOptions, c neighClient) (*diagnos
 	defer live.Close()
 	fmt.Fprintf(o.io.ErrOut, "tracing handshakes on %s for %s: retry the failing connection now\n", t.Interface, o.Trace)
 	cfg := capture.RunConfig{Sources: []capture.Source{live.Source}, Duration: o.Trace, CountOK: true, Host: live.Host,
-		Emit: func(f capture.Finding) { t.Findings = append(t.Findings, f) }}
+		Emit: func(f capture.Finding) { t.Findings = capture.AddFinding(t.Findings, f) }}
 	if t.Summary, err = capture.Run(ctx, cfg); err != nil {
 		t.Err = fmt.Errorf("the trace failed: %w", err)
 		t.Summary = nil

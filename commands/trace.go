@@ -57,8 +57,19 @@ Findings, one line each (docs/findings-trace.md explains every kind):
   mac_changed             ARP or NDP shows an IP at a new MAC
   duplicate_ip            two MACs keep claiming one IP
   handshake_ok            counted; shown with -v
-A handshake gets its verdict when it completes or is reset, after
---handshake-timeout without a packet (in capture time), and at the end.
+A handshake gets its verdict when it completes or is reset, at the end of
+the input, or when it has gone without a packet (in capture time) for as
+long as its client could still be retransmitting its SYN: 3 s after a
+single SYN; after several, 2.4 times the largest gap between them (backoff
+sends the next within twice the last gap), rounded up to 3, 6, 12, 24,
+48... s; never longer than --handshake-timeout. Its default, 65 s, covers
+Linux's default SYN schedule, whose last gap is 32 s: a handshake that
+never completes gets its verdict about 2 minutes after its first SYN, as
+its client gives up. A handshake that completes after a verdict of
+failure (a shorter --handshake-timeout, an unusual client) gets a second
+line that updates the first ("update of the 07:08:09.000
+synack_to_wrong_mac finding: ..."; in JSON "correction":true and
+"corrects":ID), and counts once in the summary.
 
 Live (-i) capture uses an AF_PACKET socket with a kernel filter that lets
 through only SYN, FIN and RST segments, segments without payload, ARP and
@@ -98,7 +109,7 @@ Exit 1 when a problem was found, 0 when none, 2 on trouble.`,
 	f.StringSliceVar(&o.Hosts, "host", nil, "only packets from, to or about this IP or CIDR prefix (repeatable)")
 	f.DurationVar(&o.Duration, "duration", 0, "stop after this long (capture time with -r); 0 for no limit")
 	f.IntVar(&o.Count, "count", 0, "stop after this many packets passed the filter; 0 for no limit")
-	f.DurationVar(&o.HandshakeTimeout, "handshake-timeout", capture.DefaultHandshakeTimeout, "give an open handshake its verdict after this long without a packet")
+	f.DurationVar(&o.HandshakeTimeout, "handshake-timeout", capture.DefaultHandshakeTimeout, "wait at most this long without a packet for an open handshake (the wait is derived from its SYN retransmissions; the default covers Linux's SYN schedule)")
 	f.IntVar(&o.MaxHandshakes, "max-handshakes", capture.DefaultMaxHandshakes, "track at most this many handshakes at once; the oldest beyond are evicted")
 	f.BoolVarP(&o.Verbose, "verbose", "v", false, "show handshakes that worked too")
 	return cmd
@@ -304,7 +315,7 @@ func (v *traceView) finding(f capture.Finding) {
 	next := v.nextCommands(&f)
 	if v.json {
 		v.err = v.enc.Encode(jsonFinding{Finding: f, Next: next})
-	} else if f.Kind != capture.HandshakeOK || v.verbose {
+	} else if f.Kind != capture.HandshakeOK || v.verbose || f.Correction {
 		v.text(&f, next)
 	}
 	if v.live && v.err == nil {
@@ -326,6 +337,13 @@ func (v *traceView) text(f *capture.Finding, next []string) {
 	source := ""
 	if v.multi {
 		source = " [" + strings.Join(seenIn(f), ", ") + "]"
+	}
+	if f.Correction {
+		// The handshake's first line stands above, at the time of its
+		// first SYN: this one, at the time of its end, says it replaces
+		// that one.
+		when = f.End.Local().Format("15:04:05.000")
+		source += fmt.Sprintf(" update of the %s %s finding:", f.Time.Local().Format("15:04:05.000"), f.CorrectsKind)
 	}
 	fmt.Fprintf(v.out, "%s%s %s %s\n", v.p.faint(when), source, label, f.Message)
 	for _, n := range next {

@@ -45,7 +45,7 @@ func TestTraceFlags(t *testing.T) {
 		},
 		{
 			args: []string{"-r", "server.pcap", "-r", "a,b.pcap", "-r", "-"},
-			want: traceOptions{Reads: []string{"server.pcap", "a,b.pcap", "-"}, HandshakeTimeout: 3 * time.Second, MaxHandshakes: 100000},
+			want: traceOptions{Reads: []string{"server.pcap", "a,b.pcap", "-"}, HandshakeTimeout: 65 * time.Second, MaxHandshakes: 100000},
 		},
 		{args: nil, wantErr: "give -i INTERFACE to capture live, or -r FILE to read a capture"},
 		{args: []string{"-i", "eth0", "-r", "x.pcap"}, wantErr: "-i and -r exclude each other: capture live or read files"},
@@ -186,14 +186,14 @@ func TestTraceJSON(t *testing.T) {
 		t.Errorf("exit code %d, stderr %q", code, errOut)
 	}
 	want := []string{
-		`{"kind":"handshake_ok","severity":"ok","message":"[2001:db8::51]:41000 connected to [2001:db8::10]:443 in 80µs","source":"` + path + `",` +
+		`{"kind":"handshake_ok","severity":"ok","id":1,"message":"[2001:db8::51]:41000 connected to [2001:db8::10]:443 in 80µs","source":"` + path + `",` +
 			`"time":"2024-05-06T07:08:09.001Z","end":"2024-05-06T07:08:09.00108Z","client":"[2001:db8::51]:41000","server":"[2001:db8::10]:443","client_isn":1,` +
-			`"client_mac":"02:00:00:00:50:b2","server_mac":"02:00:00:00:00:10","synack_to":[{"mac":"02:00:00:00:50:b2","count":1}],"syns":1,"synacks":1,"acked":true,"setup_s":0.00008}`,
-		`{"kind":"synack_to_wrong_mac","severity":"problem","message":"2001:db8::10 answers 2001:db8::50 at 02:00:00:00:50:a1, but 2001:db8::50 now sends from 02:00:00:00:50:b2: ` +
+			`"client_mac":"02:00:00:00:50:b2","server_mac":"02:00:00:00:00:10","synack_to":[{"mac":"02:00:00:00:50:b2","count":1}],"syns":1,"synacks":1,"acked":true,"setup_s":0.00008,"outcome":"completed","duration_s":0.00008}`,
+		`{"kind":"synack_to_wrong_mac","severity":"problem","id":2,"message":"2001:db8::10 answers 2001:db8::50 at 02:00:00:00:50:a1, but 2001:db8::50 now sends from 02:00:00:00:50:b2: ` +
 			`the neighbor entry for 2001:db8::50 is stale ([2001:db8::50]:41000 → [2001:db8::10]:443: 1 SYN, 1 SYN-ACK (1 to 02:00:00:00:50:a1), no ACK); ` +
 			`the capture ended 980µs after its last packet","source":"` + path + `","time":"2024-05-06T07:08:09Z","end":"2024-05-06T07:08:09.0001Z",` +
 			`"client":"[2001:db8::50]:41000","server":"[2001:db8::10]:443","client_isn":1000,"client_mac":"02:00:00:00:50:b2","server_mac":"02:00:00:00:00:10",` +
-			`"synack_to":[{"mac":"02:00:00:00:50:a1","count":1}],"syns":1,"synacks":1,` +
+			`"synack_to":[{"mac":"02:00:00:00:50:a1","count":1}],"syns":1,"synacks":1,"outcome":"capture_ended","duration_s":0.0001,` +
 			`"next":["arpdoctor verify --ip 2001:db8::50","arpdoctor flush --ip 2001:db8::50"]}`,
 		`{"kind":"summary","sources":[{"name":"` + path + `","link_type":"EN10MB","packets":5,"matched":5,"undecodable":0,` +
 			`"first":"2024-05-06T07:08:09Z","last":"2024-05-06T07:08:09.00108Z"}],"handshakes":{"handshake_ok":1,"synack_to_wrong_mac":1},"neighbors":{},` +

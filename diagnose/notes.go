@@ -100,11 +100,15 @@ func SortStates(ss []neigh.State) {
 }
 
 // TraceNext names what to run about a handshake finding that is a
-// problem: prove the entry wrong, then flush it. They run on the host that
-// holds the entry, in the namespace traced.
+// problem: prove the entry wrong, then flush it; when the kernel has
+// already corrected the entry, find out why it lived. They run on the host
+// that holds the entry, in the namespace traced.
 func TraceNext(f *capture.Finding, netns string) []Command {
 	if f.Severity != capture.Problem {
 		return nil
+	}
+	if f.KernelCorrected {
+		return []Command{In(netns, "sysctl", "check")}
 	}
 	var ip netip.Addr
 	var flush bool
