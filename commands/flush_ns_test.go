@@ -144,7 +144,7 @@ func TestFlushDryRunAndIsolation(t *testing.T) {
 	}
 	code, out, _ = run(t, false, "--netns", h.Name, "flush", "--all", "-v")
 	if code != 0 || !strings.Contains(out, "deleted 192.0.2.2 02:00:00:00:00:01 eth0 REACHABLE\n") ||
-		!strings.Contains(out, "kept 192.0.2.3 eth0 PERMANENT: PERMANENT (--include-permanent deletes it)\n") ||
+		!strings.Contains(out, "kept 192.0.2.3 eth0 PERMANENT: set by hand or by the kernel for good (--include-permanent deletes it)\n") ||
 		!regexp.MustCompile(`\ndeleted 5, kept \d+ \(2 PERMANENT; \d+ NOARP\), already gone 0\n$`).MatchString(out) {
 		t.Errorf("flush -v: exit %d:\n%s", code, out)
 	}
