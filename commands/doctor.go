@@ -76,17 +76,13 @@ else 0.`,
 		Args:        cobra.NoArgs,
 		Annotations: allNetNS(outputs("table", "json")),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.Timeout <= 0 {
-				return flagErrorf("--timeout must be positive")
+			if err := probeFlags(o.Timeout, 0); err != nil {
+				return err
 			}
-			if o.Trace < 0 {
-				return flagErrorf("--trace must not be negative")
-			}
-			if o.Trace > 24*time.Hour {
-				return flagErrorf("--trace %s: at most 24h", o.Trace)
-			}
-			if o.Timeout > time.Minute {
-				return flagErrorf("--timeout %s: at most 1m", o.Timeout)
+			if o.Trace != 0 {
+				if err := inRange("--trace", o.Trace, time.Second, 24*time.Hour); err != nil {
+					return err
+				}
 			}
 			if o.AllNetNS && o.Trace > 0 {
 				return flagErrorf("--trace watches one namespace's interface: give --netns instead of --all-netns")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Exit codes, the same for every command.
@@ -61,4 +62,30 @@ func exitCode(err error) int {
 // line that says what failed and what to do.
 func oneLine(msg string) string {
 	return strings.Join(strings.Fields(msg), " ")
+}
+
+// inRange checks a duration flag against the range that makes sense for
+// it: a typo of a few zeros must not make a command wait for a year.
+func inRange(flag string, d, lo, hi time.Duration) error {
+	if d < lo || d > hi {
+		return flagErrorf("%s %s: want %s to %s", flag, d, lo, hi)
+	}
+	return nil
+}
+
+// maxRetries bounds the requests sent again to one IP.
+const maxRetries = 10
+
+// maxMaxHandshakes bounds trace's table: about 200 bytes a handshake.
+const maxMaxHandshakes = 10_000_000
+
+// probeFlags checks the pacing flags of the commands that probe.
+func probeFlags(timeout time.Duration, retries int) error {
+	if err := inRange("--timeout", timeout, time.Millisecond, time.Minute); err != nil {
+		return err
+	}
+	if retries < 0 || retries > maxRetries {
+		return flagErrorf("--retries %d: want 0 to %d", retries, maxRetries)
+	}
+	return nil
 }

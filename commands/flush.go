@@ -98,14 +98,13 @@ func (o *flushOptions) validate() (err error) {
 		// Select every state; Flush itself keeps PERMANENT and NOARP.
 		o.filter.States = neigh.AllStates
 	}
-	if o.Every < 0 || (o.Every > 0 && o.Every < time.Second) {
-		return flagErrorf("--every must be at least 1s")
+	if o.Every != 0 {
+		if err := inRange("--every", o.Every, time.Second, 24*time.Hour); err != nil {
+			return err
+		}
 	}
-	if o.Timeout <= 0 {
-		return flagErrorf("--timeout must be positive")
-	}
-	if o.Retries < 0 {
-		return flagErrorf("--retries must not be negative")
+	if err := probeFlags(o.Timeout, o.Retries); err != nil {
+		return err
 	}
 	return nil
 }

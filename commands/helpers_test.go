@@ -27,9 +27,15 @@ func run(t *testing.T, tty bool, args ...string) (int, string, string) {
 // runWith runs arpdoctor in-process with the seams given.
 func runWith(t *testing.T, s seams, tty bool, args ...string) (int, string, string) {
 	t.Helper()
+	return runCtx(t, context.Background(), s, tty, args...)
+}
+
+// runCtx runs arpdoctor in-process with the seams and context given.
+func runCtx(t *testing.T, ctx context.Context, s seams, tty bool, args ...string) (int, string, string) {
+	t.Helper()
 	ios, _, out, errOut := TestStreams()
 	ios.OutTTY = tty
-	code := mainWith(context.Background(), ios, s, args)
+	code := mainWith(ctx, ios, s, args)
 	return code, out.String(), errOut.String()
 }
 
@@ -106,9 +112,21 @@ func (f *fakeNeigh) Tables(fam neigh.Family) ([]neigh.Table, error) {
 	return out, nil
 }
 
-func (f *fakeNeigh) Probe(_ context.Context, entries []neigh.Entry, _ neigh.ProbeOptions) ([]neigh.ProbeResult, error) {
+func (f *fakeNeigh) Probe(ctx context.Context, entries []neigh.Entry, _ neigh.ProbeOptions) ([]neigh.ProbeResult, error) {
 	if f.probeErr != nil {
 		return nil, f.probeErr
+	}
+	if ctx.Err() != nil {
+		// Stopped after the first two: as neigh.Client.Probe says it.
+		out := make([]neigh.ProbeResult, len(entries))
+		for i, e := range entries {
+			out[i] = f.results[e.IP]
+			out[i].Entry = e
+			if i >= 2 {
+				out[i] = neigh.ProbeResult{Entry: e, Verdict: neigh.VerdictUnprobed, Unprobed: "interrupted before the answers were in"}
+			}
+		}
+		return out, ctx.Err()
 	}
 	f.probed = entries
 	out := make([]neigh.ProbeResult, len(entries))

@@ -72,8 +72,8 @@ func (o *neighOptions) validate() (err error) {
 	if o.filter, err = o.entryFilter.filter(); err != nil {
 		return err
 	}
-	if o.ResolveTimeout <= 0 {
-		return flagErrorf("--resolve-timeout must be positive")
+	if err := inRange("--resolve-timeout", o.ResolveTimeout, time.Millisecond, time.Minute); err != nil {
+		return err
 	}
 	return nil
 }

@@ -29,7 +29,7 @@ func TestNeighFlags(t *testing.T) {
 		{args: []string{"-4", "-6"}, wantErr: "-4 and -6 exclude each other; give neither for both families"},
 		{args: []string{"--state", "stael"}, wantErr: `--state: unknown neighbor state "stael"`},
 		{args: []string{"--ip", "192.0.2.300"}, wantErr: `--ip: invalid IP address "192.0.2.300"`},
-		{args: []string{"--resolve-timeout", "0s"}, wantErr: "--resolve-timeout must be positive"},
+		{args: []string{"--resolve-timeout", "0s"}, wantErr: "--resolve-timeout 0s: want 1ms to 1m0s"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

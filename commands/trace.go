@@ -130,10 +130,11 @@ func (o *traceOptions) validate() error {
 		return flagErrorf("--duration must not be negative")
 	case o.Count < 0:
 		return flagErrorf("--count must not be negative")
-	case o.HandshakeTimeout <= 0:
-		return flagErrorf("--handshake-timeout must be positive")
-	case o.MaxHandshakes < 1:
-		return flagErrorf("--max-handshakes must be at least 1")
+	case o.MaxHandshakes < 1 || o.MaxHandshakes > maxMaxHandshakes:
+		return flagErrorf("--max-handshakes %d: want 1 to %d", o.MaxHandshakes, maxMaxHandshakes)
+	}
+	if err := inRange("--handshake-timeout", o.HandshakeTimeout, time.Millisecond, 10*time.Minute); err != nil {
+		return err
 	}
 	stdin := 0
 	for _, r := range o.Reads {

@@ -99,11 +99,8 @@ func (o *verifyOptions) validate() (err error) {
 	if o.filter.States == 0 {
 		return flagErrorf("--state: NOARP entries are not resolved by asking the network: there is nothing to verify")
 	}
-	if o.Timeout <= 0 {
-		return flagErrorf("--timeout must be positive")
-	}
-	if o.Retries < 0 {
-		return flagErrorf("--retries must not be negative")
+	if err := probeFlags(o.Timeout, o.Retries); err != nil {
+		return err
 	}
 	if o.IncludePermanent && !o.Fix {
 		return flagErrorf("--include-permanent goes with --fix")
@@ -126,11 +123,12 @@ func runVerify(ctx context.Context, o *verifyOptions) error {
 	}
 	start := time.Now()
 	results, err := c.Probe(ctx, entries, neigh.ProbeOptions{Timeout: o.Timeout, Retries: o.Retries})
-	if err != nil {
+	interrupted := err != nil && results != nil && ctx.Err() != nil
+	if err != nil && !interrupted {
 		return err
 	}
 	took := time.Since(start)
-	if o.Fix {
+	if o.Fix && !interrupted {
 		if err := c.Fix(results, o.IncludePermanent); err != nil {
 			return err
 		}
@@ -153,6 +151,15 @@ func runVerify(ctx context.Context, o *verifyOptions) error {
 		if err := v.render(o.io.Out, notes); err != nil {
 			return err
 		}
+	}
+	if interrupted {
+		proven := 0
+		for i := range results {
+			if results[i].Verdict != neigh.VerdictUnprobed {
+				proven++
+			}
+		}
+		return fmt.Errorf("interrupted: %d of %d entries probed to the end; nothing was fixed", proven, len(results))
 	}
 	for i := range results {
 		r := &results[i]

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/netip"
 	"slices"
@@ -118,13 +119,34 @@ func TestVerifyFlags(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{[]string{"--timeout", "0s"}, "--timeout must be positive"},
-		{[]string{"--retries", "-1"}, "--retries must not be negative"},
+		{[]string{"--timeout", "0s"}, "--timeout 0s: want 1ms to 1m0s"},
+		{[]string{"--retries", "-1"}, "--retries -1: want 0 to 10"},
+		{[]string{"--retries", "1000000000"}, "--retries 1000000000: want 0 to 10"},
+		{[]string{"--timeout", "9000h"}, "--timeout 9000h0m0s: want 1ms to 1m0s"},
 		{[]string{"--include-permanent"}, "--include-permanent goes with --fix"},
 	} {
 		code, _, errOut := run(t, false, append([]string{"verify"}, tt.args...)...)
 		if code != ExitTrouble || !strings.Contains(errOut, tt.wantErr) {
 			t.Errorf("%v: exit %d, stderr %q", tt.args, code, errOut)
 		}
+	}
+}
+
+// Stopped midway, verify prints what it proved, then one line, and fixes
+// nothing.
+func TestVerifyInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	f := verifyTable()
+	code, out, errOut := runCtx(t, ctx, fakeSeams(f, nil), false, "verify", "--fix", "--state", "all")
+	if code != ExitTrouble || f.fixed {
+		t.Errorf("exit %d (want 2), fixed %v", code, f.fixed)
+	}
+	if !strings.Contains(out, "192.0.2.50\teth0\tSTALE\t02:00:00:00:50:a1\t02:00:00:00:50:b2\tmismatch") {
+		t.Errorf("what was proven is not shown:\n%s", out)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if last := lines[len(lines)-1]; last != "arpdoctor: interrupted: 2 of 5 entries probed to the end; nothing was fixed" || strings.Count(errOut, "arpdoctor:") != 1 {
+		t.Errorf("stderr:\n%s", errOut)
 	}
 }

@@ -83,8 +83,8 @@ func (o *watchOptions) validate() (err error) {
 	if o.filter, err = o.entryFilter.filter(); err != nil {
 		return err
 	}
-	if o.FlipWindow <= 0 {
-		return flagErrorf("--flip-window must be positive")
+	if err := inRange("--flip-window", o.FlipWindow, time.Millisecond, 24*time.Hour); err != nil {
+		return err
 	}
 	if o.Duration < 0 {
 		return flagErrorf("--duration must not be negative")

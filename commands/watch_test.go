@@ -118,7 +118,7 @@ func TestWatchFlags(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{[]string{"--flip-window", "0s"}, "--flip-window must be positive"},
+		{[]string{"--flip-window", "0s"}, "--flip-window 0s: want 1ms to 24h0m0s"},
 		{[]string{"--duration", "-1s"}, "--duration must not be negative"},
 		{[]string{"-4", "-6"}, "-4 and -6 exclude each other"},
 		{[]string{"--state", "gone"}, `--state: unknown neighbor state "gone"`},

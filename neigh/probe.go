@@ -142,6 +142,8 @@ type answer struct {
 // entries run at once, paced, so that a /24 of entries, half of them
 // dead, takes about as long as one dead entry. Entries without a MAC are
 // probed too, to say who answers. Results come in the order of entries.
+// When ctx ends first, Probe returns what was proven so far with ctx's
+// error: the entries whose answers were not all in are VerdictUnprobed.
 // Probing needs CAP_NET_RAW.
 func (c *Client) Probe(ctx context.Context, entries []Entry, o ProbeOptions) ([]ProbeResult, error) {
 	if o.Timeout <= 0 {
@@ -210,10 +212,12 @@ func (c *Client) Probe(ctx context.Context, entries []Entry, o ProbeOptions) ([]
 		mu   sync.Mutex
 		errs []error
 	)
+	finished := make([]bool, len(entries))
 	for _, j := range jobs {
 		wg.Go(func() {
 			defer j.p.close()
-			if err := runProbes(ctx, j.p, entries, j.idx, results, o); err != nil {
+			err := runProbes(ctx, j.p, entries, j.idx, results, finished, o)
+			if err != nil && ctx.Err() == nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("probing on %s: %w", j.name, err))
 				mu.Unlock()
@@ -225,9 +229,19 @@ func (c *Client) Probe(ctx context.Context, entries []Entry, o ProbeOptions) ([]
 		return nil, err
 	}
 	for i := range results {
-		if results[i].Verdict != VerdictUnprobed {
-			results[i].Verdict = verdict(results[i].Entry.MAC, results[i].Answered)
+		switch r := &results[i]; {
+		case r.Verdict == VerdictUnprobed:
+		case !finished[i] && ctx.Err() != nil:
+			// Stopped before its answers were in: what it proves is
+			// nothing yet.
+			r.Verdict, r.Unprobed, r.Answered = VerdictUnprobed, "interrupted before the answers were in", nil
+		default:
+			r.Verdict = verdict(r.Entry.MAC, r.Answered)
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		// What was proven so far, and why the rest was not.
+		return results, err
 	}
 	return results, c.fillAfter(results)
 }
@@ -236,7 +250,7 @@ func oneLine(err error) string { return strings.Join(strings.Fields(err.Error())
 
 // runProbes sends the requests for the entries idx on one prober and
 // collects the answers into results.
-func runProbes(ctx context.Context, p prober, entries []Entry, idx []int, results []ProbeResult, o ProbeOptions) error {
+func runProbes(ctx context.Context, p prober, entries []Entry, idx []int, results []ProbeResult, finished []bool, o ProbeOptions) error {
 	ans := make(chan answer, 256)
 	done := make(chan struct{})
 	defer close(done)
@@ -290,6 +304,7 @@ func runProbes(ctx context.Context, p prober, entries []Entry, idx []int, result
 					st.next = now.Add(o.RetryInterval)
 				}
 				if now.After(st.end) {
+					finished[st.i] = true
 					delete(active, ip)
 				}
 			}

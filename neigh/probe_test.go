@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
@@ -95,7 +97,7 @@ func TestProbeVerdicts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs, err := c.Probe(context.Background(), entries, ProbeOptions{Timeout: 1, Retries: 0, RetryInterval: 1})
+	rs, err := c.Probe(context.Background(), entries, ProbeOptions{Timeout: 100 * time.Millisecond, RetryInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +187,7 @@ func TestFix(t *testing.T) {
 	for _, includePermanent := range []bool{false, true} {
 		c, conn := probeLab(incidentNetwork, nil)
 		entries, _ := c.List(Filter{States: AllStates})
-		rs, err := c.Probe(context.Background(), entries, ProbeOptions{Timeout: 1, RetryInterval: 1})
+		rs, err := c.Probe(context.Background(), entries, ProbeOptions{Timeout: 100 * time.Millisecond, RetryInterval: 10 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +227,7 @@ func TestFixNeedsPrivilege(t *testing.T) {
 	c, conn := probeLab(incidentNetwork, nil)
 	conn.changeErr = unix.EPERM
 	entries, _ := c.List(Filter{})
-	rs, _ := c.Probe(context.Background(), entries, ProbeOptions{Timeout: 1, RetryInterval: 1})
+	rs, _ := c.Probe(context.Background(), entries, ProbeOptions{Timeout: 100 * time.Millisecond, RetryInterval: 10 * time.Millisecond})
 	err := c.Fix(rs, false)
 	var pe *PrivilegeError
 	if !errors.As(err, &pe) || pe.Cap != CapNetAdmin {
@@ -254,14 +256,14 @@ func TestFlush(t *testing.T) {
 		},
 		{
 			name:    "only wrong",
-			o:       FlushOptions{OnlyWrong: true, Probe: ProbeOptions{Timeout: 1, RetryInterval: 1}},
+			o:       FlushOptions{OnlyWrong: true, Probe: ProbeOptions{Timeout: 100 * time.Millisecond, RetryInterval: 10 * time.Millisecond}},
 			deleted: []string{"192.0.2.50", "192.0.2.66", "192.0.2.77"},
 			kept: map[string]KeepReason{"192.0.2.9": KeptNotWrong, "192.0.2.88": KeptNotWrong,
 				"192.0.2.99": KeptPermanent},
 		},
 		{
 			name:    "dry run deletes nothing",
-			o:       FlushOptions{DryRun: true, OnlyWrong: true, Probe: ProbeOptions{Timeout: 1, RetryInterval: 1}},
+			o:       FlushOptions{DryRun: true, OnlyWrong: true, Probe: ProbeOptions{Timeout: 100 * time.Millisecond, RetryInterval: 10 * time.Millisecond}},
 			deleted: []string{"192.0.2.50", "192.0.2.66", "192.0.2.77"},
 			kept: map[string]KeepReason{"192.0.2.9": KeptNotWrong, "192.0.2.88": KeptNotWrong,
 				"192.0.2.99": KeptPermanent},
@@ -319,5 +321,26 @@ func TestRouteTo(t *testing.T) {
 	conn.routeGet = nil
 	if _, err := testClient(conn).RouteTo(netip.MustParseAddr("192.0.2.10")); err == nil {
 		t.Error("no answer: no error")
+	}
+}
+
+// Stopped midway, Probe says what it proved and marks the rest unprobed,
+// with the context's error once.
+func TestProbeInterrupted(t *testing.T) {
+	c, _ := probeLab(incidentNetwork, nil)
+	entries, _ := c.List(Filter{States: AllStates})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rs, err := c.Probe(ctx, entries, ProbeOptions{Timeout: time.Hour})
+	if !errors.Is(err, context.Canceled) || strings.Count(err.Error(), "canceled") != 1 {
+		t.Fatalf("err = %v, want context.Canceled once", err)
+	}
+	if len(rs) != len(entries) {
+		t.Fatalf("%d results for %d entries", len(rs), len(entries))
+	}
+	for _, r := range rs {
+		if r.Verdict != VerdictUnprobed || r.Unprobed != "interrupted before the answers were in" {
+			t.Errorf("%s: %s %q", r.Entry.IP, r.Verdict, r.Unprobed)
+		}
 	}
 }
