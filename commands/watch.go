@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -181,10 +182,19 @@ func watchFullScreen(ctx context.Context, c neighClient, wo neigh.WatchOptions, 
 	}
 	out := bufio.NewWriterSize(o.io.Out, 64<<10)
 	out.WriteString(enterFullScreen)
+	var once sync.Once
+	giveBack := func() {
+		once.Do(func() {
+			io.WriteString(o.io.Out, leaveFullScreen)
+			restore()
+		})
+	}
+	// Whatever ends the process, the terminal is given back: a second
+	// signal or a panic runs the cleanups.
+	defer atExit(giveBack)()
 	defer func() {
-		out.WriteString(leaveFullScreen)
 		out.Flush()
-		restore()
+		giveBack()
 	}()
 	resized := make(chan os.Signal, 1)
 	signal.Notify(resized, syscall.SIGWINCH)

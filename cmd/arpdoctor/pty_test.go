@@ -50,15 +50,16 @@ type syncBuffer struct {
 
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-// watch on a real terminal: full screen while it runs, and on SIGINT or
-// SIGTERM the screen, the cursor and the echo come back and it exits 0.
+// watch on a real terminal: full screen while it runs, and on SIGINT,
+// SIGTERM, SIGQUIT (Ctrl-\) or SIGHUP the screen, the cursor and the echo
+// come back and it exits 0.
 func TestWatchRestoresTerminal(t *testing.T) {
 	bin := binary(t)
 	lab := neightest.NewLab(t)
 	h := lab.AddHost(neightest.HostConfig{Name: "tty", Addrs: []string{"192.0.2.40/24"}})
 	h.SetNeigh(netip.MustParseAddr("192.0.2.41"), "02:00:00:00:00:41", neigh.Stale)
 
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
 			master, slave := openPTY(t)
 			cmd := exec.Command(bin, "--netns", h.Name, "watch")

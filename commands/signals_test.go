@@ -1,0 +1,52 @@
+package commands
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A command stopped while its output blocks (a pipe nobody reads, as in
+// `arpdoctor watch -o json | sleep 25`) is given up after the grace
+// period, with one line, instead of outliving the signal.
+func TestStoppedWhileOutputBlocks(t *testing.T) {
+	defer func(d time.Duration) { drainGrace = d }(drainGrace)
+	drainGrace = 100 * time.Millisecond
+	ios, _, _, errOut := TestStreams()
+	pr, pw := io.Pipe() // never read
+	defer pr.Close()
+	ios.Out = pw
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fakeNeigh{entries: fixedEntries()}
+	done := make(chan int, 1)
+	go func() {
+		done <- runUntilStopped(ctx, func(msg string) { errOut.WriteString("arpdoctor: " + msg + "\n") }, func() int {
+			return mainWith(ctx, ios, fakeSeams(f, nil), []string{"neigh", "-o", "json"})
+		})
+	}()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case code := <-done:
+		if code != ExitTrouble || !strings.HasPrefix(errOut.String(), "arpdoctor: stopped: the output did not drain within 100ms") {
+			t.Errorf("exit %d, stderr %q", code, errOut.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still blocked 10s after the signal")
+	}
+}
+
+func TestCleanupsRunOnce(t *testing.T) {
+	n := 0
+	remove := atExit(func() { n++ })
+	gone := atExit(func() { n += 100 })
+	gone()
+	runCleanups()
+	runCleanups()
+	remove()
+	if n != 1 {
+		t.Errorf("cleanups ran to %d, want 1", n)
+	}
+}
