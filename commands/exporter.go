@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -19,8 +18,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// defaultExporterAddress is the exporter's port: 9877 is free in
-// Prometheus's list of default port allocations.
+// defaultExporterAddress is the exporter's port: 9877 was unallocated in
+// Prometheus's list of default port allocations (9876 is Sachet's).
 const defaultExporterAddress = ":9877"
 
 // minVerifyInterval keeps active verification a background trickle: each
@@ -41,9 +40,6 @@ type exporterOptions struct {
 	LogFormat        string
 
 	level slog.Level
-	// listening is told the addresses listened on once the server is up
-	// (tests listen on port 0).
-	listening func([]net.Addr)
 }
 
 func newExporterCmd(g *globalOptions, runF func(context.Context, *exporterOptions) error) *cobra.Command {
@@ -185,75 +181,15 @@ func runExporter(ctx context.Context, o *exporterOptions) error {
 		return err
 	}
 	defer e.Close()
-
-	reg, err := exporter.NewRegistry(e)
-	if err != nil {
-		return err
-	}
-	landing, err := web.NewLandingPage(web.LandingConfig{
-		Name:        "arpdoctor exporter",
-		Description: "The neighbor cache (ARP and NDP), measured for Prometheus",
-		Version:     v.Version,
-		Links: []web.LandingLinks{
-			{Address: o.TelemetryPath, Text: "Metrics"},
-			{Address: exporter.FindingsPath, Text: "Recent findings", Description: "JSON, with the IPs and MACs"},
-		},
+	err = exporter.Serve(ctx, e, exporter.ServeOptions{
+		Addresses:     o.ListenAddresses,
+		TelemetryPath: o.TelemetryPath,
+		WebConfigFile: o.WebConfigFile,
+		Version:       v.Version,
+		Logger:        logger,
 	})
-	if err != nil {
-		return fmt.Errorf("making the landing page: %w", err)
+	if le := (*exporter.ListenError)(nil); errors.As(err, &le) {
+		return fmt.Errorf("--web.listen-address %s: %w", le.Address, le.Err)
 	}
-	server := &http.Server{
-		Handler:           exporter.NewHandler(reg, e, exporter.HandlerOptions{TelemetryPath: o.TelemetryPath, Landing: landing, Logger: logger}),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-
-	// The listeners are opened here rather than by web.ListenAndServe, so
-	// that an address that cannot be bound is an error before anything
-	// runs, and so that the address of port 0 is known.
-	var listeners []net.Listener
-	defer func() {
-		for _, l := range listeners {
-			l.Close()
-		}
-	}()
-	var addrs []net.Addr
-	for _, a := range o.ListenAddresses {
-		l, err := net.Listen("tcp", a)
-		if err != nil {
-			return fmt.Errorf("--web.listen-address %s: %w", a, err)
-		}
-		listeners = append(listeners, l)
-		addrs = append(addrs, l.Addr())
-	}
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ran := make(chan struct{})
-	go func() {
-		e.Run(ctx)
-		close(ran)
-	}()
-	served := make(chan error, 1)
-	noSystemd := false
-	flags := &web.FlagConfig{WebListenAddresses: &o.ListenAddresses, WebSystemdSocket: &noSystemd, WebConfigFile: &o.WebConfigFile}
-	go func() { served <- web.ServeMultiple(listeners, server, flags, logger) }()
-	if o.listening != nil {
-		o.listening(addrs)
-	}
-
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-served:
-	}
-	cancel()
-	shutdown, done := context.WithTimeout(context.Background(), 5*time.Second)
-	defer done()
-	server.Shutdown(shutdown)
-	<-ran
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return fmt.Errorf("serving: %w", serveErr)
-	}
-	logger.Info("stopped")
-	return nil
+	return err
 }

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,5 +77,24 @@ func TestExporterBadInput(t *testing.T) {
 				t.Errorf("stdout %q, want nothing", out)
 			}
 		})
+	}
+}
+
+// TestExporterAddressInUse: an address that cannot be bound is one line and
+// exit 2, once the exporter has read the namespace but before it serves.
+func TestExporterAddressInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ios, _, _, errOut := TestStreams()
+	code := Main(context.Background(), ios, []string{"exporter", "--web.listen-address", l.Addr().String(), "--log.level", "error"})
+	if code != ExitTrouble {
+		t.Errorf("exit code %d, want %d", code, ExitTrouble)
+	}
+	msg := errOut.String()
+	if want := "arpdoctor: --web.listen-address " + l.Addr().String() + ": listen tcp"; strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, want) {
+		t.Errorf("stderr %q: want one line starting %q", msg, want)
 	}
 }
