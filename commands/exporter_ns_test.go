@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -305,6 +307,45 @@ func TestExporterVerify(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("/findings has no mismatch for %s (%s answered, %s cached): %+v", client, neightest.NewMAC, neightest.OldMAC, ex.findings(t))
+	}
+	if code := ex.stop(t); code != ExitOK {
+		t.Errorf("exit code %d after cancel, want 0", code)
+	}
+}
+
+// TestExporterBasicAuth: --web.config.file is the exporter-toolkit's: a
+// scrape without the password is refused, one with it answered.
+func TestExporterBasicAuth(t *testing.T) {
+	ns := neightest.NewNamespace(t, "auth")
+	cfg := filepath.Join(t.TempDir(), "web.yml")
+	// bcrypt of "scrape-secret", cost 4.
+	conf := "basic_auth_users:\n  prometheus: $2a$04$sdAMsdRgb7o.F35mqnyko.m55qdwrL/1TYQSTKUDhcawIslB0q61q\n"
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ex := startExporter(t, "--netns", ns.Name, "exporter", "--web.config.file", cfg)
+	for _, tc := range []struct {
+		user, password string
+		want           int
+	}{
+		{"", "", http.StatusUnauthorized},
+		{"prometheus", "wrong", http.StatusUnauthorized},
+		{"prometheus", "scrape-secret", http.StatusOK},
+	} {
+		for _, path := range []string{"/metrics", "/findings"} {
+			req, _ := http.NewRequest("GET", ex.base+path, nil)
+			if tc.user != "" {
+				req.SetBasicAuth(tc.user, tc.password)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("GET %s as %q/%q: %d, want %d", path, tc.user, tc.password, resp.StatusCode, tc.want)
+			}
+		}
 	}
 	if code := ex.stop(t); code != ExitOK {
 		t.Errorf("exit code %d after cancel, want 0", code)
