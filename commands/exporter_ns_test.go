@@ -147,8 +147,17 @@ func TestExporterIncident(t *testing.T) {
 	if v := value(m, `arpdoctor_neighbor_entries{family="inet",interface="eth0",state="STALE"}`); v != 1 {
 		t.Errorf("STALE entries on eth0: %v, want 1; scrape:\n%s", v, grepArpdoctor(m))
 	}
-	if v := value(m, `arpdoctor_collector_success{collector="handshake"}`); v != 1 {
-		t.Errorf("handshake collector success %v, want 1", v)
+	for _, c := range []string{"neighbor", "table", "settings", "events", "handshake"} {
+		if v := value(m, `arpdoctor_collector_success{collector="`+c+`"}`); v != 1 {
+			t.Errorf("collector %s: success %v, want 1; log:\n%s", c, v, ex.errOut)
+		}
+	}
+	// Inside a namespace the table-wide settings come over netlink: the
+	// rules about them are judged all the same.
+	for _, rule := range []string{"stale-entries", "threshold-order", "arp-notify"} {
+		if v := value(m, `arpdoctor_sysctl_rule_ok{profile="cloud",rule="`+rule+`"}`); v != 0 && v != 1 {
+			t.Errorf("rule %s: %v, want 0 or 1", rule, v)
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
