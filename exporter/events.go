@@ -37,12 +37,19 @@ func (*eventsCollector) name() string { return "events" }
 func (*eventsCollector) describe(ch chan<- *prometheus.Desc) { ch <- neighborEventsDesc }
 
 func (c *eventsCollector) update(_ *scrape, ch chan<- prometheus.Metric) error {
+	// Copied under the lock and sent after it, so that a slow scrape never
+	// holds up the events.
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	ms := make([]prometheus.Metric, 0, len(c.counts))
 	for k, n := range c.counts {
-		ch <- prometheus.MustNewConstMetric(neighborEventsDesc, prometheus.CounterValue, float64(n), string(k.family), k.ifname, string(k.event))
+		ms = append(ms, prometheus.MustNewConstMetric(neighborEventsDesc, prometheus.CounterValue, float64(n), string(k.family), k.ifname, string(k.event)))
 	}
-	return c.lastErr
+	err := c.lastErr
+	c.mu.Unlock()
+	for _, m := range ms {
+		ch <- m
+	}
+	return err
 }
 
 func (c *eventsCollector) setErr(err error) {

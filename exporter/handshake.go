@@ -55,17 +55,24 @@ func (*handshakeCollector) name() string { return "handshake" }
 func (*handshakeCollector) describe(ch chan<- *prometheus.Desc) { ch <- handshakeFindingsDesc }
 
 func (c *handshakeCollector) update(_ *scrape, ch chan<- prometheus.Metric) error {
+	// Copied under the lock and sent after it, so that a slow scrape never
+	// holds up the traces.
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	ms := make([]prometheus.Metric, 0, len(c.counts))
 	for k, n := range c.counts {
-		ch <- prometheus.MustNewConstMetric(handshakeFindingsDesc, prometheus.CounterValue, float64(n), k.ifname, string(k.kind))
+		ms = append(ms, prometheus.MustNewConstMetric(handshakeFindingsDesc, prometheus.CounterValue, float64(n), k.ifname, string(k.kind)))
 	}
+	var err error
 	for _, ifname := range c.interfaces {
-		if err := c.errs[ifname]; err != nil {
-			return err
+		if err = c.errs[ifname]; err != nil {
+			break
 		}
 	}
-	return nil
+	c.mu.Unlock()
+	for _, m := range ms {
+		ch <- m
+	}
+	return err
 }
 
 func (c *handshakeCollector) run(ctx context.Context) {
