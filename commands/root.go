@@ -104,6 +104,7 @@ input, missing privilege, missing interface).`,
 		newFlushCmd(g, nil),
 		newDoctorCmd(g, nil),
 		newTraceCmd(g),
+		newExporterCmd(g, nil),
 		newSysctlCmd(g),
 		newVersionCmd(g),
 	)

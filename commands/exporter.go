@@ -1,0 +1,195 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/arpdoctor/arpdoctor/exporter"
+	"github.com/arpdoctor/arpdoctor/neigh"
+	"github.com/arpdoctor/arpdoctor/sysctl"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/spf13/cobra"
+)
+
+// defaultExporterAddress is the exporter's port: 9877 was unallocated in
+// Prometheus's list of default port allocations (9876 is Sachet's).
+const defaultExporterAddress = ":9877"
+
+// minVerifyInterval keeps active verification a background trickle: each
+// round sends an ARP request or neighbor solicitation per entry probed.
+const minVerifyInterval = 10 * time.Second
+
+type exporterOptions struct {
+	*globalOptions
+	Profile          string
+	TraceInterfaces  []string
+	VerifyInterval   time.Duration
+	VerifyMaxEntries int
+	MaxInterfaces    int
+	ListenAddresses  []string
+	TelemetryPath    string
+	WebConfigFile    string
+	LogLevel         string
+	LogFormat        string
+
+	level slog.Level
+}
+
+func newExporterCmd(g *globalOptions, runF func(context.Context, *exporterOptions) error) *cobra.Command {
+	if runF == nil {
+		runF = runExporter
+	}
+	o := &exporterOptions{globalOptions: g}
+	cmd := &cobra.Command{
+		Use:   "exporter",
+		Short: "Export the neighbor cache's health to Prometheus, continuously",
+		Long: `Serve Prometheus metrics about the neighbor cache, measured continuously:
+entries by state, the kernel's table and counters, whether the settings
+keep the rules of --profile, and the kernel's neighbor events (mac_changed,
+flip_flop, failed) followed over netlink as they happen.
+
+Opt-in detectors find the stale entry before users do:
+  --trace-interface IF   trace TCP handshakes and ARP/NDP on IF passively,
+                         as 'arpdoctor trace -i IF' does, and count its
+                         findings (synack_to_wrong_mac, ...); repeatable
+  --verify-interval D    every D, probe the entries in use (REACHABLE,
+                         STALE, DELAY, PROBE), at most --verify-max-entries
+                         a round, as 'arpdoctor verify' does
+
+Metric labels carry no IP or MAC. Each finding, with its IP and both MACs,
+is one log line on stderr and is kept among the recent findings served as
+JSON at /findings. docs/exporter.md lists every metric.
+
+--web.config.file takes the exporter-toolkit's web configuration (TLS,
+basic auth). With --netns the exporter reads that network namespace and
+listens in its own.`,
+		Example: `  arpdoctor exporter
+  arpdoctor exporter --trace-interface eth0 --verify-interval 5m
+  arpdoctor --netns blue exporter --web.listen-address 127.0.0.1:9877 --log.format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
+			return runF(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Profile, "profile", exporter.DefaultProfile, "export the rules of this sysctl `PROFILE`: cloud, kubernetes or none")
+	f.StringArrayVar(&o.TraceInterfaces, "trace-interface", nil, "trace handshakes and ARP/NDP passively on this `INTERFACE` (repeatable; needs CAP_NET_RAW)")
+	f.DurationVar(&o.VerifyInterval, "verify-interval", 0, "probe the entries in use this often (at least 10s; 0 turns it off; needs CAP_NET_RAW)")
+	f.IntVar(&o.VerifyMaxEntries, "verify-max-entries", exporter.DefaultVerifyMaxEntries, "probe at most this many entries a round; a larger table is covered in turn")
+	f.IntVar(&o.MaxInterfaces, "max-interfaces", exporter.DefaultMaxInterfaces, `give this many interfaces series of their own in each metric, the rest interface="other"; 0 for every interface`)
+	f.StringArrayVar(&o.ListenAddresses, "web.listen-address", []string{defaultExporterAddress}, "listen on this `ADDRESS` (repeatable)")
+	f.StringVar(&o.TelemetryPath, "web.telemetry-path", "/metrics", "serve the metrics at this `PATH`")
+	f.StringVar(&o.WebConfigFile, "web.config.file", "", "web configuration `FILE` for TLS and basic auth (the exporter-toolkit's format)")
+	f.StringVar(&o.LogLevel, "log.level", "info", "log `LEVEL`: debug, info, warn or error")
+	f.StringVar(&o.LogFormat, "log.format", "logfmt", "log `FORMAT`: logfmt or json")
+	return cmd
+}
+
+func (o *exporterOptions) validate() error {
+	if _, err := sysctl.Profile(o.Profile); err != nil {
+		return &FlagError{Err: fmt.Errorf("--profile: %w", err)}
+	}
+	for _, ifname := range o.TraceInterfaces {
+		if ifname == "" || strings.ContainsAny(ifname, "/ ") || len(ifname) > 15 {
+			return flagErrorf("--trace-interface %q: not an interface name", ifname)
+		}
+	}
+	switch {
+	case o.VerifyInterval < 0 || (o.VerifyInterval > 0 && o.VerifyInterval < minVerifyInterval):
+		return flagErrorf("--verify-interval %s: want 0 (off) or at least %s", o.VerifyInterval, minVerifyInterval)
+	case o.VerifyMaxEntries < 1:
+		return flagErrorf("--verify-max-entries must be at least 1")
+	case o.MaxInterfaces < 0:
+		return flagErrorf("--max-interfaces must not be negative")
+	case len(o.ListenAddresses) == 0:
+		return flagErrorf("--web.listen-address: give an address to listen on")
+	case !strings.HasPrefix(o.TelemetryPath, "/") || o.TelemetryPath == "/" || o.TelemetryPath == exporter.FindingsPath:
+		return flagErrorf("--web.telemetry-path %q: want a path such as /metrics, not / or %s", o.TelemetryPath, exporter.FindingsPath)
+	}
+	for _, a := range o.ListenAddresses {
+		if err := checkListenAddress(a); err != nil {
+			return &FlagError{Err: fmt.Errorf("--web.listen-address %q: %w", a, err)}
+		}
+	}
+	if err := o.level.UnmarshalText([]byte(o.LogLevel)); err != nil || !strings.EqualFold(o.LogLevel, o.level.String()) {
+		return flagErrorf("--log.level %q: want debug, info, warn or error", o.LogLevel)
+	}
+	if o.LogFormat != "logfmt" && o.LogFormat != "json" {
+		return flagErrorf("--log.format %q: want logfmt or json", o.LogFormat)
+	}
+	if err := web.Validate(o.WebConfigFile); err != nil {
+		return fmt.Errorf("--web.config.file %s: %w", o.WebConfigFile, err)
+	}
+	return nil
+}
+
+// checkListenAddress says whether a is HOST:PORT with a port number.
+func checkListenAddress(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return errors.New("want HOST:PORT or :PORT")
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("host %q is not a host name or address", host)
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
+	ho := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+func runExporter(ctx context.Context, o *exporterOptions) error {
+	logger := newLogger(o.io.ErrOut, o.level, o.LogFormat)
+	v := Version()
+	maxIf := o.MaxInterfaces
+	if maxIf == 0 {
+		maxIf = -1
+	}
+	e, err := exporter.Open(exporter.Config{
+		NetNS:            o.NetNS,
+		Profile:          o.Profile,
+		TraceInterfaces:  o.TraceInterfaces,
+		VerifyInterval:   o.VerifyInterval,
+		VerifyMaxEntries: o.VerifyMaxEntries,
+		MaxInterfaces:    maxIf,
+		Version:          v.Version,
+		Revision:         v.Commit,
+		Logger:           logger,
+	})
+	if ie := (*neigh.InterfaceError)(nil); errors.As(err, &ie) {
+		return &FlagError{Err: fmt.Errorf("--trace-interface: %w", err)}
+	}
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	err = exporter.Serve(ctx, e, exporter.ServeOptions{
+		Addresses:     o.ListenAddresses,
+		TelemetryPath: o.TelemetryPath,
+		WebConfigFile: o.WebConfigFile,
+		Version:       v.Version,
+		Logger:        logger,
+	})
+	if le := (*exporter.ListenError)(nil); errors.As(err, &le) {
+		return fmt.Errorf("--web.listen-address %s: %w", le.Address, le.Err)
+	}
+	return err
+}

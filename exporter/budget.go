@@ -1,0 +1,69 @@
+package exporter
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+)
+
+// DefaultMaxInterfaces is how many interfaces keep series of their own in
+// each metric; the others are counted under interface="other". With it,
+// one scrape stays well under a thousand series however many interfaces
+// and entries the host has.
+const DefaultMaxInterfaces = 16
+
+// OtherInterface is the interface label that the interfaces past the
+// budget share.
+const OtherInterface = "other"
+
+// keptInterfaces picks, for a gauge, the interfaces that keep their own
+// series in this scrape: the max with the most entries (ties by name).
+// max < 0 keeps all.
+func keptInterfaces(counts map[string]int, max int) map[string]bool {
+	names := make([]string, 0, len(counts))
+	for n := range counts {
+		names = append(names, n)
+	}
+	if max >= 0 && len(names) > max {
+		slices.SortFunc(names, func(a, b string) int {
+			if c := cmp.Compare(counts[b], counts[a]); c != 0 {
+				return c
+			}
+			return cmp.Compare(a, b)
+		})
+		names = names[:max]
+	}
+	kept := make(map[string]bool, len(names))
+	for _, n := range names {
+		kept[n] = true
+	}
+	return kept
+}
+
+// interfaceBudget gives a counter's interfaces their labels: the first
+// max interfaces seen keep their names for the exporter's life, the rest
+// are "other". Unlike a gauge's per-scrape choice, this never moves an
+// interface between series, so every series only ever grows, as a
+// counter must.
+type interfaceBudget struct {
+	max  int // < 0: no limit
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func newInterfaceBudget(max int) *interfaceBudget {
+	return &interfaceBudget{max: max, seen: map[string]bool{}}
+}
+
+func (b *interfaceBudget) label(ifname string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.seen[ifname] {
+		return ifname
+	}
+	if b.max >= 0 && len(b.seen) >= b.max {
+		return OtherInterface
+	}
+	b.seen[ifname] = true
+	return ifname
+}

@@ -1,0 +1,102 @@
+package exporter
+
+import (
+	"context"
+	"sync"
+
+	"github.com/arpdoctor/arpdoctor/neigh"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// countedEvents are the events counted: those that point at a stale,
+// contested or dead entry.
+var countedEvents = []neigh.EventKind{neigh.EventMACChanged, neigh.EventFlipFlop, neigh.EventFailed}
+
+// eventsCollector counts the kernel's neighbor events, followed over
+// netlink in the background for the exporter's life.
+type eventsCollector struct {
+	e       *Exporter
+	budget  *interfaceBudget
+	mu      sync.Mutex
+	counts  map[eventKey]uint64
+	lastErr error
+}
+
+type eventKey struct {
+	family neigh.Family
+	ifname string
+	event  neigh.EventKind
+}
+
+func newEventsCollector(e *Exporter, maxInterfaces int) *eventsCollector {
+	return &eventsCollector{e: e, budget: newInterfaceBudget(maxInterfaces), counts: map[eventKey]uint64{}}
+}
+
+func (*eventsCollector) name() string { return "events" }
+
+func (*eventsCollector) describe(ch chan<- *prometheus.Desc) { ch <- neighborEventsDesc }
+
+func (c *eventsCollector) update(_ *scrape, ch chan<- prometheus.Metric) error {
+	// Copied under the lock and sent after it, so that a slow scrape never
+	// holds up the events.
+	c.mu.Lock()
+	ms := make([]prometheus.Metric, 0, len(c.counts))
+	for k, n := range c.counts {
+		ms = append(ms, prometheus.MustNewConstMetric(neighborEventsDesc, prometheus.CounterValue, float64(n), string(k.family), k.ifname, string(k.event)))
+	}
+	err := c.lastErr
+	c.mu.Unlock()
+	for _, m := range ms {
+		ch <- m
+	}
+	return err
+}
+
+func (c *eventsCollector) setErr(err error) {
+	c.mu.Lock()
+	c.lastErr = err
+	c.mu.Unlock()
+}
+
+func (c *eventsCollector) run(ctx context.Context) {
+	if c.e.src.watch == nil {
+		return
+	}
+	o := neigh.WatchOptions{FlipWindow: c.e.cfg.FlipWindow}
+	retry(ctx, c.e.log, "watching the neighbor table", c.setErr, func(ctx context.Context) error {
+		return c.e.src.watch.Watch(ctx, o, func(evs []neigh.Event) error {
+			c.take(evs)
+			return nil
+		})
+	})
+}
+
+// take counts a batch of events. Any event makes its family and
+// interface's series exist at zero, so that the first mac_changed is an
+// increase Prometheus sees, not a series appearing at 1.
+func (c *eventsCollector) take(evs []neigh.Event) {
+	var notes []Record
+	c.mu.Lock()
+	for i := range evs {
+		ev := &evs[i]
+		if ev.Kind == neigh.EventResync || ev.Entry.Interface == "" {
+			continue
+		}
+		ifname := c.budget.label(ev.Entry.Interface)
+		for _, k := range countedEvents {
+			key := eventKey{ev.Entry.Family, ifname, k}
+			if _, ok := c.counts[key]; !ok {
+				c.counts[key] = 0
+			}
+		}
+		switch ev.Kind {
+		case neigh.EventMACChanged, neigh.EventFlipFlop, neigh.EventFailed:
+			c.counts[eventKey{ev.Entry.Family, ifname, ev.Kind}]++
+			notes = append(notes, eventRecord(ev))
+		}
+	}
+	c.mu.Unlock()
+	for _, r := range notes {
+		c.e.note(r)
+	}
+}

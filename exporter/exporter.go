@@ -1,0 +1,422 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/arpdoctor/arpdoctor/capture"
+	"github.com/arpdoctor/arpdoctor/neigh"
+	"github.com/arpdoctor/arpdoctor/sysctl"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults for Config.
+const (
+	DefaultProfile          = "cloud"
+	DefaultVerifyMaxEntries = 256
+	// DefaultMaxHandshakes bounds each traced interface's open handshakes:
+	// a long-running exporter must not grow with a SYN flood.
+	DefaultMaxHandshakes = 10_000
+)
+
+// Config says what the exporter measures.
+type Config struct {
+	// NetNS is the network namespace to read (see neigh.OpenNetNS); "" is
+	// the current one.
+	NetNS string
+	// Profile names the sysctl profile whose rules are exported; "" is
+	// DefaultProfile.
+	Profile string
+	// TraceInterfaces are traced passively, each for the exporter's life.
+	TraceInterfaces []string
+	// MaxHandshakes bounds each trace's open handshakes; 0 is
+	// DefaultMaxHandshakes.
+	MaxHandshakes int
+	// VerifyInterval spaces the active verification rounds; 0 turns
+	// verification off.
+	VerifyInterval time.Duration
+	// VerifyMaxEntries bounds the entries probed in one round; a larger
+	// table is verified a slice per round, in turn. 0 is
+	// DefaultVerifyMaxEntries.
+	VerifyMaxEntries int
+	// Probe paces the probes of a round.
+	Probe neigh.ProbeOptions
+	// MaxInterfaces is how many interfaces keep series of their own in
+	// each metric; 0 is DefaultMaxInterfaces, negative keeps every one.
+	MaxInterfaces int
+	// FindingsSize is how many recent findings are kept; 0 is
+	// DefaultFindingsSize.
+	FindingsSize int
+	// FlipWindow is the neighbor events' flip-flop window; 0 is
+	// neigh.DefaultFlipWindow.
+	FlipWindow time.Duration
+	// Root is where /proc is: "/" (or "") on a running machine.
+	Root string
+	// Version and Revision label arpdoctor_build_info.
+	Version, Revision string
+	// Logger receives a line per finding and the collectors' failures;
+	// nil discards them.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Profile == "" {
+		c.Profile = DefaultProfile
+	}
+	if c.MaxHandshakes <= 0 {
+		c.MaxHandshakes = DefaultMaxHandshakes
+	}
+	if c.VerifyMaxEntries <= 0 {
+		c.VerifyMaxEntries = DefaultVerifyMaxEntries
+	}
+	if c.MaxInterfaces == 0 {
+		c.MaxInterfaces = DefaultMaxInterfaces
+	}
+	if c.FlipWindow <= 0 {
+		c.FlipWindow = neigh.DefaultFlipWindow
+	}
+	if c.Root == "" {
+		c.Root = "/"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// The seams: what the collectors ask of the kernel, so that each can be
+// tested on fixed inputs.
+
+// tableReader reads the neighbor table: a *neigh.Client.
+type tableReader interface {
+	List(f neigh.Filter) ([]neigh.Entry, error)
+	Tables(f neigh.Family) ([]neigh.Table, error)
+}
+
+// watcher follows the table's netlink events: a *neigh.Client.
+type watcher interface {
+	Watch(ctx context.Context, o neigh.WatchOptions, emit func([]neigh.Event) error) error
+}
+
+// prober verifies entries on the wire: a *neigh.Client.
+type prober interface {
+	Probe(ctx context.Context, entries []neigh.Entry, o neigh.ProbeOptions) ([]neigh.ProbeResult, error)
+}
+
+// procStatsReader reads a table's /proc/net/stat counters:
+// neigh.ReadProcStats.
+type procStatsReader func(table string) (neigh.ProcStats, error)
+
+// settingsReader reads the live sysctl values, asking k about the table:
+// sysctl.ReadRunning.
+type settingsReader func(k sysctl.Kernel) (*sysctl.Snapshot, error)
+
+// tracer traces one interface passively until ctx ends, giving each
+// finding to emit: capture.OpenLive and capture.Run.
+type tracer func(ctx context.Context, emit func(capture.Finding)) error
+
+// sources are the exporter's seams, filled with the real kernel by Open.
+type sources struct {
+	table     tableReader
+	watch     watcher
+	probe     prober
+	procStats procStatsReader
+	settings  settingsReader
+	// traces are keyed by interface, in traceOrder.
+	traces     map[string]tracer
+	traceOrder []string
+	now        func() time.Time
+}
+
+// collector measures one concern; the exporter times each scrape of it and
+// reports whether it succeeded, as node_exporter does.
+type collector interface {
+	name() string
+	describe(ch chan<- *prometheus.Desc)
+	update(s *scrape, ch chan<- prometheus.Metric) error
+}
+
+// Exporter is a prometheus.Collector over the neighbor cache of one
+// network namespace, with background watchers that run until Run's
+// context ends.
+type Exporter struct {
+	cfg        Config
+	log        *slog.Logger
+	src        sources
+	collectors []collector
+	findings   *ring
+	background []func(ctx context.Context)
+	closers    []io.Closer
+}
+
+// Open connects to the kernel for cfg: the neighbor table of cfg.NetNS,
+// and a live capture on each trace interface, opened now so that a missing
+// interface or privilege is an error here rather than a silent metric.
+// Close releases them.
+func Open(cfg Config) (*Exporter, error) {
+	cfg.setDefaults()
+	if _, err := sysctl.Profile(cfg.Profile); err != nil {
+		return nil, err
+	}
+	c, err := neigh.Open(cfg.NetNS)
+	if err != nil {
+		return nil, err
+	}
+	closers := []io.Closer{c}
+	fail := func(err error) (*Exporter, error) {
+		for _, cl := range closers {
+			cl.Close()
+		}
+		return nil, err
+	}
+	src := sources{
+		table: c, watch: c, probe: c,
+		procStats: func(table string) (neigh.ProcStats, error) { return neigh.ReadProcStats(cfg.Root, table) },
+		settings: func(k sysctl.Kernel) (*sysctl.Snapshot, error) {
+			return sysctl.ReadRunning(sysctl.Running{Root: cfg.Root, Do: c.NetNS().Do, Kernel: k}, nil)
+		},
+		traces: map[string]tracer{},
+		now:    time.Now,
+	}
+	for _, ifname := range cfg.TraceInterfaces {
+		if _, dup := src.traces[ifname]; dup {
+			continue
+		}
+		if _, err := c.InterfaceByName(ifname); err != nil {
+			return fail(err)
+		}
+		live, err := capture.OpenLive(capture.LiveConfig{NetNS: cfg.NetNS, Interface: ifname})
+		if err != nil {
+			return fail(fmt.Errorf("tracing %s: %w", ifname, err))
+		}
+		lt := &liveTrace{netns: cfg.NetNS, ifname: ifname, maxHandshakes: cfg.MaxHandshakes, live: live}
+		closers = append(closers, lt)
+		src.traces[ifname] = lt.run
+		src.traceOrder = append(src.traceOrder, ifname)
+	}
+	e := newExporter(cfg, src)
+	e.closers = closers
+	return e, nil
+}
+
+// newExporter builds the exporter over any sources.
+func newExporter(cfg Config, src sources) *Exporter {
+	cfg.setDefaults()
+	if src.now == nil {
+		src.now = time.Now
+	}
+	e := &Exporter{cfg: cfg, log: cfg.Logger, src: src, findings: newRing(cfg.FindingsSize)}
+	rules, _ := sysctl.Profile(cfg.Profile)
+	e.collectors = []collector{
+		&neighborCollector{maxInterfaces: cfg.MaxInterfaces},
+		&tableCollector{procStats: src.procStats},
+		&settingsCollector{profile: cfg.Profile, rules: rules, read: src.settings},
+	}
+	ev := newEventsCollector(e, cfg.MaxInterfaces)
+	e.collectors = append(e.collectors, ev)
+	e.background = append(e.background, ev.run)
+	if len(src.traceOrder) > 0 {
+		hs := newHandshakeCollector(e, src.traceOrder, cfg.MaxInterfaces)
+		e.collectors = append(e.collectors, hs)
+		e.background = append(e.background, hs.run)
+	}
+	if cfg.VerifyInterval > 0 {
+		v := &verifyCollector{e: e}
+		e.collectors = append(e.collectors, v)
+		e.background = append(e.background, v.run)
+	}
+	return e
+}
+
+// Close releases what Open opened; call it after Run has returned.
+func (e *Exporter) Close() error {
+	var errs []error
+	for _, c := range e.closers {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Run runs the background collectors (the kernel's events, the traces,
+// verification) until ctx ends, and returns once they all have stopped.
+func (e *Exporter) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, run := range e.background {
+		wg.Go(func() { run(ctx) })
+	}
+	wg.Wait()
+}
+
+// Describe implements prometheus.Collector: every metric the exporter can
+// export with its configuration.
+func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
+	ch <- buildInfoDesc
+	ch <- collectorDurationDesc
+	ch <- collectorSuccessDesc
+	for _, c := range e.collectors {
+		c.describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector: the collectors run at once,
+// over one snapshot of the table.
+func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(buildInfoDesc, prometheus.GaugeValue, 1, e.cfg.Version, e.cfg.Revision, goVersion())
+	s := &scrape{src: e.src.table}
+	var wg sync.WaitGroup
+	for _, c := range e.collectors {
+		wg.Go(func() { e.execute(c, s, ch) })
+	}
+	wg.Wait()
+}
+
+func (e *Exporter) execute(c collector, s *scrape, ch chan<- prometheus.Metric) {
+	begin := time.Now()
+	err := c.update(s, ch)
+	d := time.Since(begin)
+	ok := 1.0
+	if err != nil {
+		ok = 0
+		e.log.Error("collector failed", "collector", c.name(), "duration_seconds", d.Seconds(), "err", err)
+	} else {
+		e.log.Debug("collector succeeded", "collector", c.name(), "duration_seconds", d.Seconds())
+	}
+	ch <- prometheus.MustNewConstMetric(collectorDurationDesc, prometheus.GaugeValue, d.Seconds(), c.name())
+	ch <- prometheus.MustNewConstMetric(collectorSuccessDesc, prometheus.GaugeValue, ok, c.name())
+}
+
+// scrape is one scrape's view of the table: the entries and the tables are
+// read once, whichever collector asks first, and shared, so that a scrape
+// dumps a large table once rather than once per collector.
+type scrape struct {
+	src     tableReader
+	entOnce sync.Once
+	entries []neigh.Entry
+	entErr  error
+	tabOnce sync.Once
+	tables  []neigh.Table
+	tabErr  error
+}
+
+func (s *scrape) allEntries() ([]neigh.Entry, error) {
+	s.entOnce.Do(func() { s.entries, s.entErr = s.src.List(neigh.Filter{States: neigh.AllStates}) })
+	return s.entries, s.entErr
+}
+
+// List implements sysctl.Kernel over the scrape's entries.
+func (s *scrape) List(f neigh.Filter) ([]neigh.Entry, error) {
+	all, err := s.allEntries()
+	if err != nil {
+		return nil, err
+	}
+	if f.Interface == "" && f.Family == "" && f.States == neigh.AllStates && len(f.Prefixes) == 0 {
+		return all, nil
+	}
+	out := make([]neigh.Entry, 0, len(all))
+	for i := range all {
+		if f.Match(&all[i]) {
+			out = append(out, all[i])
+		}
+	}
+	return out, nil
+}
+
+// Tables implements sysctl.Kernel over the scrape's tables.
+func (s *scrape) Tables(f neigh.Family) ([]neigh.Table, error) {
+	s.tabOnce.Do(func() { s.tables, s.tabErr = s.src.Tables("") })
+	if s.tabErr != nil {
+		return nil, s.tabErr
+	}
+	var out []neigh.Table
+	for _, t := range s.tables {
+		if f == "" || t.Family == f {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// retry runs f until ctx ends, waiting after each failure, a little longer
+// each time up to a minute; the error of the last attempt goes to setErr
+// (nil while f runs).
+func retry(ctx context.Context, log *slog.Logger, what string, setErr func(error), f func(context.Context) error) {
+	const first, most = time.Second, time.Minute
+	wait := first
+	for ctx.Err() == nil {
+		setErr(nil)
+		start := time.Now()
+		err := f(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("stopped")
+		}
+		setErr(err)
+		log.Error(what+" failed; trying again", "err", err, "retry_in", wait.String())
+		if time.Since(start) > most {
+			wait = first
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, most)
+	}
+}
+
+// liveTrace is one interface's passive trace, reopened after a failure.
+type liveTrace struct {
+	netns, ifname string
+	maxHandshakes int
+	mu            sync.Mutex
+	live          *capture.LiveSource // the capture opened by Open, until the first run takes it
+}
+
+func (lt *liveTrace) run(ctx context.Context, emit func(capture.Finding)) error {
+	lt.mu.Lock()
+	live := lt.live
+	lt.live = nil
+	lt.mu.Unlock()
+	if live == nil {
+		var err error
+		if live, err = capture.OpenLive(capture.LiveConfig{NetNS: lt.netns, Interface: lt.ifname}); err != nil {
+			return err
+		}
+	}
+	defer live.Close()
+	var host capture.HostView
+	if kv, err := capture.OpenKernelView(lt.netns, lt.ifname); err == nil {
+		defer kv.Close()
+		host = kv
+	}
+	_, err := capture.Run(ctx, capture.RunConfig{
+		Sources:          []capture.Source{live},
+		HandshakeTimeout: capture.DefaultHandshakeTimeout,
+		MaxHandshakes:    lt.maxHandshakes,
+		Host:             host,
+		CountOK:          true,
+		Emit:             emit,
+	})
+	return err
+}
+
+// Close releases a capture that no run took.
+func (lt *liveTrace) Close() error {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	if lt.live != nil {
+		err := lt.live.Close()
+		lt.live = nil
+		return err
+	}
+	return nil
+}
+
+func goVersion() string { return runtime.Version() }

@@ -1,0 +1,46 @@
+package exporter
+
+import (
+	"github.com/arpdoctor/arpdoctor/neigh"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// neighborCollector counts the entries of the namespace's table by family,
+// interface and state.
+type neighborCollector struct {
+	maxInterfaces int
+}
+
+func (*neighborCollector) name() string { return "neighbor" }
+
+func (*neighborCollector) describe(ch chan<- *prometheus.Desc) { ch <- neighborEntriesDesc }
+
+func (c *neighborCollector) update(s *scrape, ch chan<- prometheus.Metric) error {
+	entries, err := s.allEntries()
+	if err != nil {
+		return err
+	}
+	perInterface := map[string]int{}
+	for i := range entries {
+		perInterface[entries[i].Interface]++
+	}
+	kept := keptInterfaces(perInterface, c.maxInterfaces)
+	type key struct {
+		family neigh.Family
+		ifname string
+		state  neigh.State
+	}
+	counts := map[key]int{}
+	for i := range entries {
+		e := &entries[i]
+		ifname := e.Interface
+		if !kept[ifname] {
+			ifname = OtherInterface
+		}
+		counts[key{e.Family, ifname, e.State}]++
+	}
+	for k, n := range counts {
+		ch <- prometheus.MustNewConstMetric(neighborEntriesDesc, prometheus.GaugeValue, float64(n), string(k.family), k.ifname, k.state.String())
+	}
+	return nil
+}
