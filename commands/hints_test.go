@@ -144,7 +144,7 @@ func TestEveryHintIsValid(t *testing.T) {
 }
 
 // hintPattern finds command lines written out in the code's own strings.
-var hintPattern = regexp.MustCompile(`arpdoctor((?: --?[a-z][a-z0-9-]*(?: [A-Za-z0-9_./:%\[\]-]+)?)*(?: [a-z]+){1,2}(?: --?[a-z][a-z0-9-]*(?:[ =][A-Za-z0-9_./:%,-]+)?)*)`)
+var hintPattern = regexp.MustCompile(`arpdoctor((?: --?[a-z][a-z0-9-]*(?: [A-Za-z0-9_./:%\[\]-]+)?)*(?: [a-z]+){1,2}(?: --?[a-z][a-z0-9.-]*(?:[ =][A-Za-z0-9_./:%,-]+)?)*)`)
 
 // The command lines written out in the code (help texts, messages) name
 // flags their commands have.
