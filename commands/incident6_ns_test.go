@@ -25,6 +25,16 @@ func TestIncident6(t *testing.T) {
 	stale := netip.MustParseAddr(neightest.ClientIP6)
 	restale := func() { in.Server.SetNeigh(stale, neightest.OldMAC, neigh.Stale) }
 
+	// The lab as built: the server's only entry is the stale one.
+	code, out, errOut := run(t, false, "--netns", in.Server.Name, "neigh", "-o", "json")
+	var rows []struct{ IP, Family, MAC, State string }
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("neigh: exit %d, stderr %q: %v", code, errOut, err)
+	}
+	if want := []struct{ IP, Family, MAC, State string }{{neightest.ClientIP6, "inet6", neightest.OldMAC, "STALE"}}; !cmp.Equal(want, rows) {
+		t.Fatalf("the server's neighbor table: %+v, want %+v", rows, want)
+	}
+
 	// As over IPv4: SYN-ACKs to the dead MAC while the entry is DELAY
 	// (5s), then three unicast solicitations to that MAC, a second apart.
 	server := startTrace(t, "--netns", in.Server.Name, "trace", "-i", "eth0", "-o", "json",
@@ -69,7 +79,7 @@ func TestIncident6(t *testing.T) {
 	// client answers. An NA overrides the entry whatever its age, so the
 	// kernel may take the new MAC from the answer itself.
 	restale()
-	code, out, errOut := run(t, false, "--netns", in.Server.Name, "verify", "--ip", neightest.ClientIP6, "-o", "json", "--timeout", "500ms")
+	code, out, errOut = run(t, false, "--netns", in.Server.Name, "verify", "--ip", neightest.ClientIP6, "-o", "json", "--timeout", "500ms")
 	if code != ExitProblems {
 		t.Fatalf("verify: exit %d, want %d; stderr %s", code, ExitProblems, errOut)
 	}
