@@ -251,7 +251,6 @@ func TestSchemaOutputs(t *testing.T) {
 		})
 	}
 
-
 	t.Run("trace", func(t *testing.T) {
 		for _, path := range []string{tracePath, sllPath} {
 			code, out, errOut := runWith(t, fakeSeams(&fakeNeigh{}, nil), false, "trace", "-r", path, "-o", "json")
