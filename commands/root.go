@@ -78,9 +78,6 @@ Exit codes: 0 healthy or done, 1 problems found, 2 trouble (bad usage, bad
 input, missing privilege, missing interface).`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		// Completion scripts are a command of their own, hidden from the
-		// list to keep it about the network.
-		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return g.resolve(cmd)
 		},
@@ -108,6 +105,7 @@ input, missing privilege, missing interface).`,
 		newSysctlCmd(g),
 		newVersionCmd(g),
 	)
+	registerCompletions(root, g)
 	return root
 }
 
