@@ -1,0 +1,125 @@
+package promtest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/arpdoctor/arpdoctor/internal/promtest"
+)
+
+// fakeExporter serves what `arpdoctor exporter` serves when its tracer
+// sees SYN-ACKs go to a wrong MAC on eth0: the count is whatever the test
+// stores in wrongMAC.
+func fakeExporter(t *testing.T, wrongMAC *atomic.Int64) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintf(w, `# HELP arpdoctor_build_info Always 1.
+# TYPE arpdoctor_build_info gauge
+arpdoctor_build_info{goversion="go1.26",revision="test",version="v0.0.0-test"} 1
+# HELP arpdoctor_handshake_findings_total Passive trace findings by kind.
+# TYPE arpdoctor_handshake_findings_total counter
+arpdoctor_handshake_findings_total{interface="eth0",kind="syn_unanswered"} 3
+arpdoctor_handshake_findings_total{interface="eth0",kind="synack_to_wrong_mac"} %d
+`, wrongMAC.Load())
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// The wrong-MAC alert of deploy/prometheus/alerts.yml fires in a real
+// Prometheus once the exporter's counter goes up, and not before.
+func TestWrongMACAlertFires(t *testing.T) {
+	var wrongMAC atomic.Int64
+	exp := fakeExporter(t, &wrongMAC)
+	target := strings.TrimPrefix(exp.URL, "http://")
+	prom := promtest.Start(t, promtest.Config{
+		Targets:   []string{target},
+		RuleFiles: []string{"../../deploy/prometheus/alerts.yml"},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	targets, err := prom.WaitTargetsUp(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(targets) != 1 || targets[0].Labels["instance"] != target || targets[0].Labels["job"] != "arpdoctor" {
+		t.Fatalf("targets = %+v, want one, job arpdoctor, instance %s", targets, target)
+	}
+
+	// A stored 0 first: increase() needs a sample from before the finding.
+	if _, err := prom.WaitQuery(ctx, `arpdoctor_handshake_findings_total{kind="synack_to_wrong_mac"} == 0`); err != nil {
+		t.Fatal(err)
+	}
+	alerts, err := prom.Alerts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range alerts {
+		if a.Name() == "ArpdoctorSynAckToWrongMAC" {
+			t.Fatalf("alert %s is %s before any finding: %+v", a.Name(), a.State, a)
+		}
+	}
+
+	wrongMAC.Store(1)
+	alert, err := prom.WaitAlertFiring(ctx, "ArpdoctorSynAckToWrongMAC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{
+		"instance":  target,
+		"interface": "eth0",
+		"kind":      "synack_to_wrong_mac",
+		"severity":  "critical",
+	} {
+		if got := alert.Labels[k]; got != want {
+			t.Errorf("alert label %s = %q, want %q", k, got, want)
+		}
+	}
+	if want := target + " sends SYN-ACKs to a wrong MAC on eth0"; alert.Annotations["summary"] != want {
+		t.Errorf("summary = %q, want %q", alert.Annotations["summary"], want)
+	}
+	if !strings.Contains(alert.Annotations["description"], "arpdoctor verify --ip IP") {
+		t.Errorf("description names no command to run: %q", alert.Annotations["description"])
+	}
+}
+
+// A bad expression is Prometheus's bad_data error, and ends a wait at once
+// instead of running into the bound.
+func TestQueryBadExpression(t *testing.T) {
+	prom := promtest.Start(t, promtest.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	_, err := prom.Query(ctx, `sum(`)
+	var apiErr *promtest.APIError
+	if !errors.As(err, &apiErr) || apiErr.Type != "bad_data" {
+		t.Fatalf("Query(`sum(`) error = %v, want a bad_data APIError", err)
+	}
+	if _, err := prom.WaitQuery(ctx, `sum(`); !errors.As(err, &apiErr) {
+		t.Fatalf("WaitQuery(`sum(`) error = %v, want the APIError", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("WaitQuery waited for the bound on a bad expression")
+	}
+
+	got, err := prom.Query(ctx, `vector(2) * 21`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Value != 42 {
+		t.Fatalf("Query(`vector(2) * 21`) = %+v, want one sample of 42", got)
+	}
+}
