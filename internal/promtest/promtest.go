@@ -6,20 +6,11 @@
 // Prometheus's own HTTP API (/api/v1/alerts, /api/v1/query, /api/v1/targets)
 // and wait, bounded, for an alert to fire or a query to return something.
 //
-// A test that proves an alert end to end:
-//
-//	exp := httptest.NewServer(handler) // or the real exporter on 127.0.0.1
-//	prom := promtest.Start(t, promtest.Config{
-//		Targets:   []string{strings.TrimPrefix(exp.URL, "http://")},
-//		RuleFiles: []string{"../deploy/prometheus/alerts.yml"},
-//	})
-//	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-//	defer cancel()
-//	// Wait for one scrape before the counter moves: increase() needs a
-//	// sample from before the change.
-//	if _, err := prom.WaitQuery(ctx, `arpdoctor_build_info`); err != nil { t.Fatal(err) }
-//	// ... make the exporter count a finding ...
-//	alert, err := prom.WaitAlertFiring(ctx, "ArpdoctorSynAckToWrongMAC")
+// ExampleStart shows a test proving an alert end to end, as the exporter's
+// own tests do: the exporter on 127.0.0.1 as the target, the repository's
+// deploy/prometheus/alerts.yml as the rules, one scrape awaited before the
+// incident is made (increase() needs a sample from before the change),
+// then WaitAlertFiring.
 //
 // When the prometheus binary is missing the test is skipped, or fails under
 // ARPDOCTOR_REQUIRE_PRIVILEGED=1 (see neightest.RequireCommand), so CI always
@@ -73,6 +64,11 @@ type Config struct {
 	// RuleFiles are rule files to load (relative to the test's working
 	// directory, like every path in a test).
 	RuleFiles []string
+	// ScrapeOptions are more keys of the scrape job, in Prometheus's
+	// configuration format, for an exporter behind --web.config.file:
+	// {"scheme": "https", "tls_config": {"ca_file": ...},
+	// "basic_auth": {"username": ..., "password": ...}}.
+	ScrapeOptions map[string]any
 }
 
 // Server is a running Prometheus. Its methods may be called from several
@@ -535,18 +531,21 @@ func writeConfig(dir string, cfg Config) (string, error) {
 		targets = []string{}
 	}
 	interval := Interval.String()
+	scrape := map[string]any{}
+	for k, v := range cfg.ScrapeOptions {
+		scrape[k] = v
+	}
+	scrape["job_name"] = job
+	scrape["metrics_path"] = path
+	scrape["static_configs"] = []any{map[string]any{"targets": targets}}
 	conf := map[string]any{
 		"global": map[string]any{
 			"scrape_interval":     interval,
 			"scrape_timeout":      interval,
 			"evaluation_interval": interval,
 		},
-		"rule_files": rules,
-		"scrape_configs": []any{map[string]any{
-			"job_name":       job,
-			"metrics_path":   path,
-			"static_configs": []any{map[string]any{"targets": targets}},
-		}},
+		"rule_files":     rules,
+		"scrape_configs": []any{scrape},
 	}
 	b, err := json.MarshalIndent(conf, "", "  ")
 	if err != nil {

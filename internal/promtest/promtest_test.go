@@ -123,3 +123,36 @@ func TestQueryBadExpression(t *testing.T) {
 		t.Fatalf("Query(`vector(2) * 21`) = %+v, want one sample of 42", got)
 	}
 }
+
+// ScrapeOptions reach the scrape job: an exporter behind basic auth is up
+// only with the credentials.
+func TestScrapeOptions(t *testing.T) {
+	exp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if user, pass, ok := r.BasicAuth(); !ok || user != "prometheus" || pass != "s3cret" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="arpdoctor"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprintln(w, `arpdoctor_build_info{goversion="go1.26",revision="test",version="v0.0.0-test"} 1`)
+	}))
+	t.Cleanup(exp.Close)
+	prom := promtest.Start(t, promtest.Config{
+		Targets: []string{strings.TrimPrefix(exp.URL, "http://")},
+		Job:     "nodes",
+		ScrapeOptions: map[string]any{
+			"basic_auth": map[string]any{"username": "prometheus", "password": "s3cret"},
+		},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := prom.WaitTargetsUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := prom.WaitQuery(ctx, `arpdoctor_build_info{job="nodes"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Value != 1 {
+		t.Fatalf("arpdoctor_build_info = %v, want 1", got[0].Value)
+	}
+}
