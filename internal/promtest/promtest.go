@@ -143,7 +143,9 @@ func start(t testing.TB, bin, dir, conf string) (*Server, error) {
 	// they enter network namespaces).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	started := make(chan error, 1)
-	exited := make(chan error, 1)
+	// exited is closed when prometheus has exited, with waitErr set.
+	exited := make(chan struct{})
+	var waitErr error
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
@@ -152,7 +154,8 @@ func start(t testing.TB, bin, dir, conf string) (*Server, error) {
 			return
 		}
 		started <- nil
-		exited <- cmd.Wait()
+		waitErr = cmd.Wait()
+		close(exited)
 	}()
 	if err := <-started; err != nil {
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
@@ -183,7 +186,7 @@ func start(t testing.TB, bin, dir, conf string) (*Server, error) {
 		}
 	})
 
-	if err := s.waitReady(exited); err != nil {
+	if err := s.waitReady(exited, &waitErr); err != nil {
 		stop()
 		if strings.Contains(log.String(), "address already in use") {
 			return nil, fmt.Errorf("prometheus on %s: %w", addr, errAddrInUse)
@@ -195,7 +198,7 @@ func start(t testing.TB, bin, dir, conf string) (*Server, error) {
 
 // waitReady polls /-/ready until it answers 200, the process exits, or a
 // minute passes.
-func (s *Server) waitReady(exited <-chan error) error {
+func (s *Server) waitReady(exited <-chan struct{}, waitErr *error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -210,8 +213,8 @@ func (s *Server) waitReady(exited <-chan error) error {
 			}
 		}
 		select {
-		case err := <-exited:
-			return fmt.Errorf("prometheus exited before it was ready: %v", err)
+		case <-exited:
+			return fmt.Errorf("prometheus exited before it was ready: %v", *waitErr)
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for prometheus to be ready: %w", ctx.Err())
 		case <-tick.C:

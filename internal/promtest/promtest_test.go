@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -154,5 +157,37 @@ func TestScrapeOptions(t *testing.T) {
 	}
 	if got[0].Value != 1 {
 		t.Fatalf("arpdoctor_build_info = %v, want 1", got[0].Value)
+	}
+}
+
+// fatalRecorder is a testing.TB whose Fatalf records the message and ends
+// the goroutine, as the real one does, without failing the test.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalRecorder) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// A server that exits at start (here for a broken rule file) fails the
+// test at once with prometheus's reason, rather than waiting for the
+// readiness bound.
+func TestStartFailsWhenPrometheusExits(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yml")
+	if err := os.WriteFile(bad, []byte("groups:\n  - name: x\n    rules:\n      - alert: X\n        expr: sum(\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec := &fatalRecorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		promtest.Start(rec, promtest.Config{RuleFiles: []string{bad}})
+	}()
+	<-done
+	if !strings.Contains(rec.msg, "exited before it was ready") || !strings.Contains(rec.msg, "bad.yml") {
+		t.Fatalf("Start with a broken rule file: %q, want the exit and the file named", rec.msg)
 	}
 }
