@@ -223,17 +223,7 @@ var metricName = regexp.MustCompile(`\barpdoctor_[a-zA-Z0-9_]+`)
 // "## Metrics" in docs/exporter.md.
 func documentedMetrics(t *testing.T) []string {
 	t.Helper()
-	b, err := os.ReadFile(exporterDoc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(b), "\n## Metrics\n")
-	if !ok {
-		t.Fatalf("%s has no \"## Metrics\" section", exporterDoc)
-	}
-	if i := strings.Index(section, "\n## "); i >= 0 {
-		section = section[:i]
-	}
+	section := docSection(t, "## Metrics")
 	cell := regexp.MustCompile("^\\| `(arpdoctor_[a-zA-Z0-9_]+)` \\|")
 	var names []string
 	for _, line := range strings.Split(section, "\n") {
@@ -285,6 +275,43 @@ func TestMetricsDocumented(t *testing.T) {
 		if !documented[m] {
 			t.Errorf("%s (used in %s) is not in the metric table of %s", m, strings.Join(used[m], ", "), exporterDoc)
 		}
+	}
+}
+
+// docSection returns the text of docs/exporter.md under the heading, up
+// to the next heading of the same level.
+func docSection(t *testing.T, heading string) string {
+	t.Helper()
+	b, err := os.ReadFile(exporterDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n"+heading+"\n")
+	if !ok {
+		t.Fatalf("%s has no %q section", exporterDoc, heading)
+	}
+	if i := strings.Index(section, "\n## "); i >= 0 {
+		section = section[:i]
+	}
+	return section
+}
+
+// Every alert has a row in the alert table of docs/exporter.md, and the
+// table names no alert that does not exist.
+func TestAlertsDocumented(t *testing.T) {
+	section := docSection(t, "## Alerts")
+	rows := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(Arpdoctor\\w+)` \\|").FindAllStringSubmatch(section, -1) {
+		rows[m[1]] = true
+	}
+	for _, r := range readAlerts(t) {
+		if !rows[r.Alert] {
+			t.Errorf("%s has no row in the alert table of %s", r.Alert, exporterDoc)
+		}
+		delete(rows, r.Alert)
+	}
+	for name := range rows {
+		t.Errorf("%s documents %s, which %s does not define", exporterDoc, name, alertsFile)
 	}
 }
 
