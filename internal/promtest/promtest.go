@@ -12,6 +12,11 @@
 // incident is made (increase() needs a sample from before the change),
 // then WaitAlertFiring.
 //
+// Prometheus runs in the test process's network namespace and scrapes
+// 127.0.0.1 there. An exporter measuring a neightest lab must therefore
+// listen outside the lab, in the test's own namespace: serve its HTTP
+// handler from the test, with only its measurements made in the lab.
+//
 // When the prometheus binary is missing the test is skipped, or fails under
 // ARPDOCTOR_REQUIRE_PRIVILEGED=1 (see neightest.RequireCommand), so CI always
 // runs it. Everything stays on 127.0.0.1.
