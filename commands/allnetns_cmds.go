@@ -101,6 +101,12 @@ func runNeighAll(ctx context.Context, o *neighOptions) error {
 	}
 	t := &table{header: []string{"NETNS", "IP", "MAC", "INTERFACE", "STATE", "CONFIRMED", "USED", "UPDATED"}}
 	var all []neigh.Entry
+	t.paint = func(row, col int, cell string) string {
+		if col != 4 {
+			return cell
+		}
+		return paintWord(cell, func(s string) string { return stateColor(palette{on: o.color}, all[row].State, s) })
+	}
 	holding := 0
 	for i := range targets {
 		if len(lists[i]) > 0 {
@@ -109,11 +115,11 @@ func runNeighAll(ctx context.Context, o *neighOptions) error {
 		col := netnsColumn(&targets[i].ns)
 		for _, e := range lists[i] {
 			all = append(all, e)
-			t.add(col, e.IP.String(), e.MAC, e.Interface, stateColor(palette{on: o.color}, e.State, e.State.String()),
+			t.add(col, e.IP.String(), e.MAC, e.Interface, e.State.String(),
 				e.ConfirmedAgo.String(), e.UsedAgo.String(), e.UpdatedAgo.String())
 		}
 	}
-	if err := t.render(o.io.Out, o.io.OutTTY); err != nil {
+	if err := t.render(o.io.Out, o.tableStyle()); err != nil {
 		return err
 	}
 	if o.io.OutTTY {
@@ -178,19 +184,15 @@ func runVerifyAll(ctx context.Context, o *verifyOptions) error {
 				problems = true
 			}
 			recs = append(recs, nsProbeRecord{ProbeRecord: diagnose.NewProbeRecord(r), NetNS: ref})
-			answered := strings.Join(r.Answered, ",")
-			if answered == "" {
-				answered = "-"
-			}
-			row := []string{col, r.Entry.IP.String(), r.Entry.Interface, r.Entry.State.String(), r.Entry.MAC, answered, string(r.Verdict)}
+			row := []string{col, r.Entry.IP.String(), r.Entry.Interface, r.Entry.State.String(), r.Entry.MAC, strings.Join(r.Answered, ","), string(r.Verdict)}
 			if o.Fix {
 				row = append(row, diagnose.FixText(r))
 			}
 			t.add(row...)
 			if note, next := diagnose.ProbeNote(r, netnsSpec(&targets[i].ns), o.Fix); note != "" {
-				fmt.Fprintf(&notes, "%s: %s\n", col, note)
+				fmt.Fprintf(&notes, "%s: %s\n", escape(col), escape(note))
 				for _, c := range next {
-					fmt.Fprintf(&notes, "  next: %s\n", c)
+					fmt.Fprintf(&notes, "  next: %s\n", escape(c.String()))
 				}
 			}
 		}
@@ -203,7 +205,7 @@ func runVerifyAll(ctx context.Context, o *verifyOptions) error {
 			return err
 		}
 	} else {
-		if err := t.render(o.io.Out, o.io.OutTTY); err != nil {
+		if err := t.render(o.io.Out, o.tableStyle()); err != nil {
 			return err
 		}
 		w := o.io.Out
@@ -469,7 +471,7 @@ func runDoctorAll(ctx context.Context, o *doctorOptions) error {
 	if o.Output == "json" {
 		err = writeJSON(o.io.Out, rep)
 	} else {
-		err = renderAllNetNS(o.io.Out, rep, palette{on: o.color})
+		err = renderAllNetNS(o.io.Out, rep, doctorView{p: palette{on: o.color}, width: o.termWidth()})
 	}
 	switch {
 	case err != nil:
@@ -482,18 +484,19 @@ func runDoctorAll(ctx context.Context, o *doctorOptions) error {
 	return nil
 }
 
-func renderAllNetNS(w io.Writer, rep *allNetNSReport, p palette) error {
+func renderAllNetNS(w io.Writer, rep *allNetNSReport, dv doctorView) error {
+	p := dv.p
 	var b strings.Builder
 	b.WriteString(p.bold("MACHINE (shared by every namespace)") + "\n")
-	doctorView{p: p}.checks(&b, rep.Machine.Checks)
+	dv.checks(&b, rep.Machine.Checks)
 	if dg := rep.Machine.Diagnosis; dg != nil {
-		doctorView{p: p}.diagnosis(&b, dg)
+		dv.diagnosis(&b, dg)
 	}
 	for _, n := range rep.Namespaces {
-		fmt.Fprintf(&b, "\n%s\n", p.bold("NETNS "+describeNetNS(n.NetNS)))
-		doctorView{p: p}.checks(&b, n.Checks)
+		fmt.Fprintf(&b, "\n%s\n", p.bold(escape("NETNS "+describeNetNS(n.NetNS))))
+		dv.checks(&b, n.Checks)
 		if n.Diagnosis != nil {
-			doctorView{p: p}.diagnosis(&b, n.Diagnosis)
+			dv.diagnosis(&b, n.Diagnosis)
 		}
 	}
 	s := rep.Summary
@@ -509,10 +512,10 @@ func renderAllNetNS(w io.Writer, rep *allNetNSReport, p palette) error {
 	}
 	b.WriteString(line + "\n")
 	for _, sk := range rep.Skipped {
-		fmt.Fprintf(&b, "skipped %s: %s\n", sk.NetNS.Label, sk.Why)
+		fmt.Fprintf(&b, "skipped %s: %s\n", escape(sk.NetNS.Label), escape(sk.Why))
 	}
 	if !rep.Complete {
-		doctorView{p: p}.incomplete(&b, rep.Incomplete)
+		dv.incomplete(&b, rep.Incomplete)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

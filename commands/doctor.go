@@ -123,7 +123,7 @@ func runDoctor(ctx context.Context, o *doctorOptions) error {
 	if o.Output == "json" {
 		err = writeJSON(o.io.Out, rep)
 	} else {
-		err = doctorView{rep: rep, p: palette{on: o.color}}.render(o.io.Out)
+		err = doctorView{rep: rep, p: palette{on: o.color}, width: o.termWidth()}.render(o.io.Out)
 	}
 	switch {
 	case err != nil:
@@ -286,6 +286,8 @@ func doctorTrace(ctx context.Context, o *doctorOptions, c neighClient) (*diagnos
 type doctorView struct {
 	rep *diagnose.Report
 	p   palette
+	// width is the terminal's, for wrapping long lines; 0 in a pipe.
+	width int
 }
 
 func (v doctorView) render(w io.Writer) error {
@@ -319,18 +321,21 @@ func (v doctorView) checks(b *strings.Builder, checks []diagnose.Check) {
 			verdict = v.p.green(verdict)
 		}
 		pad := strings.Repeat(" ", len(diagnose.Problem)-len(ch.Verdict))
-		fmt.Fprintf(b, "%-11s %s%s  %s\n", strings.ToUpper(ch.Name), verdict, pad, ch.Summary)
+		head := fmt.Sprintf("%-11s %s%s  ", strings.ToUpper(ch.Name), verdict, pad)
+		indent := 11 + 1 + len(diagnose.Problem) + 2
+		b.WriteString(head + v.wrap(ch.Summary, indent) + "\n")
 		for _, e := range ch.Evidence {
-			fmt.Fprintf(b, "  %s\n", e)
+			b.WriteString("  " + v.wrap(e, 4) + "\n")
 		}
 		for _, n := range ch.Next {
-			fmt.Fprintf(b, "  next: %s\n", v.p.bold(n.String()))
+			// Never wrapped: a command line is for copying whole.
+			fmt.Fprintf(b, "  next: %s\n", v.p.bold(escape(n.String())))
 		}
 	}
 }
 
 func (v doctorView) diagnosis(b *strings.Builder, dg *diagnose.Diagnosis) {
-	line := fmt.Sprintf("\nDIAGNOSIS (%s): %s", dg.Certainty, dg.Summary)
+	line := "\n" + v.wrap(fmt.Sprintf("DIAGNOSIS (%s): %s", dg.Certainty, dg.Summary), 2)
 	if dg.Certainty == "proven" {
 		line = v.p.red(line)
 	} else {
@@ -338,7 +343,7 @@ func (v doctorView) diagnosis(b *strings.Builder, dg *diagnose.Diagnosis) {
 	}
 	b.WriteString(line + "\n")
 	for _, n := range dg.Next {
-		fmt.Fprintf(b, "  run: %s\n", v.p.bold(n.String()))
+		fmt.Fprintf(b, "  run: %s\n", v.p.bold(escape(n.String())))
 	}
 }
 
@@ -353,5 +358,16 @@ func (v doctorView) incomplete(b *strings.Builder, in []diagnose.Incomplete) {
 		}
 		parts = append(parts, p)
 	}
-	b.WriteString(v.p.yellow("INCOMPLETE: "+strings.Join(parts, "; ")) + "\n")
+	b.WriteString(v.p.yellow(escape("INCOMPLETE: "+strings.Join(parts, "; "))) + "\n")
+}
+
+// wrap escapes a line of the report (it quotes interface names and
+// settings from outside) and wraps it to the terminal, the continuation
+// indented; the first indent columns are already on the line.
+func (v doctorView) wrap(line string, indent int) string {
+	line = escape(line)
+	if v.width <= 0 {
+		return line
+	}
+	return strings.TrimPrefix(wrap(strings.Repeat(" ", indent)+line, v.width, indent), strings.Repeat(" ", indent))
 }

@@ -296,7 +296,7 @@ func TestExporterScrapeStorm(t *testing.T) {
 		t.Errorf("after the storm the heap holds %d bytes more than before it", ms.HeapAlloc-base)
 	}
 	if code := ex.stop(t); code != ExitOK {
-		t.Errorf("exit code %d after cancel, want 0", code)
+		t.Errorf("exit code %d after cancel, want 0; log:\n%s", code, ex.errOut)
 	}
 }
 
@@ -318,7 +318,7 @@ func TestExporterVerify(t *testing.T) {
 		t.Errorf("/findings has no mismatch for %s (%s answered, %s cached): %+v", client, neightest.NewMAC, neightest.OldMAC, ex.findings(t))
 	}
 	if code := ex.stop(t); code != ExitOK {
-		t.Errorf("exit code %d after cancel, want 0", code)
+		t.Errorf("exit code %d after cancel, want 0; log:\n%s", code, ex.errOut)
 	}
 }
 
@@ -357,6 +357,6 @@ func TestExporterBasicAuth(t *testing.T) {
 		}
 	}
 	if code := ex.stop(t); code != ExitOK {
-		t.Errorf("exit code %d after cancel, want 0", code)
+		t.Errorf("exit code %d after cancel, want 0; log:\n%s", code, ex.errOut)
 	}
 }

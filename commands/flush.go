@@ -134,7 +134,7 @@ func runFlush(ctx context.Context, o *flushOptions) error {
 		if o.Output == "json" {
 			return writeJSON(o.io.Out, res)
 		}
-		return flushView{res: res, verbose: o.Verbose, p: palette{on: o.color}}.render(o.io.Out)
+		return flushView{res: res, verbose: o.Verbose, style: o.tableStyle()}.render(o.io.Out)
 	}
 	// Repeat until told to stop; a pass that fails is logged and the next
 	// one tried, as cron would, unless the failure cannot mend itself.
@@ -159,7 +159,7 @@ func runFlush(ctx context.Context, o *flushOptions) error {
 			}
 		default:
 			if o.Verbose {
-				flushView{res: res, verbose: true, p: palette{}}.deleted(log)
+				flushView{res: res, verbose: true}.deleted(log)
 			}
 			fmt.Fprintf(log, "%s flush: %s\n", now, flushSummary(res))
 		}
@@ -181,32 +181,48 @@ type flushPass struct {
 type flushView struct {
 	res     neigh.FlushResult
 	verbose bool
-	p       palette
+	style   tableStyle
 }
 
 func (v flushView) render(w io.Writer) error {
-	bw := bufio.NewWriter(w)
 	if v.verbose || v.res.DryRun {
-		v.deleted(bw)
-	}
-	if v.verbose {
-		for _, k := range v.res.Kept {
-			why := keepText(k)
-			if k.Reason == neigh.KeptPermanent {
-				why = "set by hand or by the kernel for good (--include-permanent deletes it)"
-			}
-			fmt.Fprintf(bw, "kept %s %s %s: %s\n", k.Entry.IP, k.Entry.Interface, k.Entry.State, why)
-		}
-		for _, e := range v.res.Gone {
-			fmt.Fprintf(bw, "gone %s %s (already deleted)\n", e.IP, e.Interface)
+		if err := v.table().render(w, v.style); err != nil {
+			return err
 		}
 	}
-	fmt.Fprintln(bw, v.p.faint(flushSummary(v.res)))
-	return bw.Flush()
+	_, err := fmt.Fprintln(w, v.style.p.faint(flushSummary(v.res)))
+	return err
 }
 
-// deleted lists the deleted entries as the one-liner's arp -v did, one
-// per line.
+// table lists what the flush deleted and, verbose, what it kept and found
+// gone, one entry a row.
+func (v flushView) table() *table {
+	t := &table{header: []string{"ACTION", "IP", "MAC", "INTERFACE", "STATE", "WHY"}}
+	verb := "deleted"
+	if v.res.DryRun {
+		verb = "would-delete"
+	}
+	for _, e := range v.res.Deleted {
+		t.add(verb, e.IP.String(), e.MAC, e.Interface, e.State.String(), "")
+	}
+	if !v.verbose {
+		return t
+	}
+	for _, k := range v.res.Kept {
+		why := keepText(k)
+		if k.Reason == neigh.KeptPermanent {
+			why = "set by hand or by the kernel for good (--include-permanent deletes it)"
+		}
+		t.add("kept", k.IP.String(), k.MAC, k.Interface, k.State.String(), why)
+	}
+	for _, e := range v.res.Gone {
+		t.add("gone", e.IP.String(), e.MAC, e.Interface, e.State.String(), "already deleted")
+	}
+	return t
+}
+
+// deleted logs the deleted entries, one line each, as the one-liner's
+// arp -v did.
 func (v flushView) deleted(w io.Writer) {
 	verb := "deleted"
 	if v.res.DryRun {
@@ -215,9 +231,9 @@ func (v flushView) deleted(w io.Writer) {
 	for _, e := range v.res.Deleted {
 		mac := e.MAC
 		if mac == "" {
-			mac = "(no MAC)"
+			mac = placeholder
 		}
-		fmt.Fprintf(w, "%s %s %s %s %s\n", verb, e.IP, mac, e.Interface, e.State)
+		fmt.Fprintf(w, "%s %s %s %s %s\n", verb, e.IP, mac, escape(e.Interface), e.State)
 	}
 }
 

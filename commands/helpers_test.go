@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/arpdoctor/arpdoctor/capture"
@@ -217,3 +218,13 @@ func fakeSeams(f *fakeNeigh, pcap []byte) seams {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// squeezed folds the blanks that align a table's columns into one, line
+// by line, so a test can look for a row whatever the widths.
+func squeezed(out string) string {
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		lines[i] = strings.Join(strings.Fields(l), " ")
+	}
+	return strings.Join(lines, "\n")
+}

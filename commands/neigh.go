@@ -111,7 +111,7 @@ func runNeigh(ctx context.Context, o *neighOptions) error {
 		wide:    o.Output == "wide",
 		names:   o.Resolve,
 		tty:     o.io.OutTTY,
-		p:       palette{on: o.color},
+		style:   o.tableStyle(),
 	}
 	return v.render(o.io.Out)
 }
@@ -122,8 +122,8 @@ type neighView struct {
 	tables  []neigh.Table
 	wide    bool // add FLAGS
 	names   bool // add NAME
-	tty     bool
-	p       palette
+	tty     bool // add the summary line
+	style   tableStyle
 }
 
 func (v neighView) render(w io.Writer) error {
@@ -136,29 +136,32 @@ func (v neighView) render(w io.Writer) error {
 		t.header = append(t.header, "FLAGS")
 	}
 	t.header = append(t.header, "CONFIRMED", "USED", "UPDATED")
+	stateCol := len(t.header) - 4
+	if v.wide {
+		stateCol--
+	}
+	t.paint = func(row, col int, cell string) string {
+		if col != stateCol {
+			return cell
+		}
+		return paintWord(cell, func(s string) string { return stateColor(v.style.p, v.entries[row].State, s) })
+	}
 	for _, e := range v.entries {
 		row := []string{e.IP.String()}
 		if v.names {
 			row = append(row, e.Name)
 		}
-		row = append(row, e.MAC, e.Interface, v.state(e.State))
+		row = append(row, e.MAC, e.Interface, e.State.String())
 		if v.wide {
 			row = append(row, e.Flags.String())
 		}
 		row = append(row, e.ConfirmedAgo.String(), e.UsedAgo.String(), e.UpdatedAgo.String())
 		t.add(row...)
 	}
-	if !v.tty {
-		return t.render(w, false)
+	if err := t.render(w, v.style); err != nil || !v.tty {
+		return err
 	}
-	if len(v.entries) > 0 {
-		if err := t.render(w, true); err != nil {
-			return err
-		}
-	}
-	_, err := fmt.Fprintln(w, v.p.faint(diagnose.TableSummary(v.entries, v.tables)))
+	_, err := fmt.Fprintln(w, v.style.p.faint(diagnose.TableSummary(v.entries, v.tables)))
 	return err
 }
 
-// state colors a state by what it says about the neighbor.
-func (v neighView) state(s neigh.State) string { return stateColor(v.p, s, s.String()) }

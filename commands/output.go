@@ -2,15 +2,14 @@ package commands
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"io"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/fatih/color"
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/renderer"
-	"github.com/olekukonko/tablewriter/tw"
+	"github.com/mattn/go-runewidth"
 )
 
 // writeJSON writes v as one JSON document and a newline.
@@ -42,53 +41,147 @@ func (p palette) green(s string) string  { return p.paint(s, color.FgGreen) }
 func (p palette) bold(s string) string   { return p.paint(s, color.Bold) }
 func (p palette) faint(s string) string  { return p.paint(s, color.Faint) }
 
-// table is rows of text under a header. On a terminal it renders aligned
-// with its header; elsewhere as tab-separated lines without a header, for
-// cut and awk -F'\t' (scripts should prefer -o json).
+// table is rows of text under a header, the one way every command prints
+// a table: the same columns, aligned with blanks, under the same header,
+// on a terminal and in a pipe (as ip and arp do), so that awk '{print $1}'
+// and column -t keep working. Colors come only from paint, after a cell is
+// padded, and only when the palette is on.
 type table struct {
 	header []string
 	rows   [][]string
+	// paint decorates a data cell (row from 0) after padding; nil for
+	// none.
+	paint func(row, col int, cell string) string
 }
 
-func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+// placeholder stands for a missing value in every table, so that splitting
+// a line on blanks keeps its columns.
+const placeholder = "-"
 
-func (t *table) render(w io.Writer, tty bool) error {
-	if !tty {
-		bw := bufio.NewWriterSize(w, 64<<10)
-		for _, r := range t.rows {
-			bw.WriteString(strings.Join(r, "\t"))
-			bw.WriteByte('\n')
+// add adds a row. Each cell is escaped (interface names, DNS names and
+// config values come from outside and may hold control characters), and an
+// empty one becomes the placeholder.
+func (t *table) add(cells ...string) {
+	row := make([]string, len(cells))
+	for i, c := range cells {
+		if c == "" {
+			c = placeholder
 		}
-		return bw.Flush()
+		row[i] = escape(c)
 	}
-	var buf bytes.Buffer
-	cell := tw.CellConfig{
-		Alignment:  tw.CellAlignment{Global: tw.AlignLeft},
-		Formatting: tw.CellFormatting{AutoFormat: tw.Off},
-		Padding:    tw.CellPadding{Global: tw.Padding{Right: "  ", Overwrite: true}},
-	}
-	tbl := tablewriter.NewTable(&buf,
-		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
-			Borders:  tw.BorderNone,
-			Symbols:  tw.NewSymbols(tw.StyleNone),
-			Settings: tw.Settings{Separators: tw.SeparatorsNone, Lines: tw.LinesNone},
-		})),
-		tablewriter.WithConfig(tablewriter.Config{Header: cell, Row: cell}),
-	)
-	tbl.Header(t.header)
-	if err := tbl.Bulk(t.rows); err != nil {
-		return err
-	}
-	if err := tbl.Render(); err != nil {
-		return err
-	}
-	// Padding leaves trailing blanks on every line; drop them.
-	for line := range strings.Lines(buf.String()) {
-		if _, err := io.WriteString(w, strings.TrimRight(line, " \n")+"\n"); err != nil {
-			return err
+	t.rows = append(t.rows, row)
+}
+
+// tableStyle says how a table is printed.
+type tableStyle struct {
+	// noHeaders leaves the header out (--no-headers, for scripts).
+	noHeaders bool
+	p         palette
+	// width is the terminal's: the last column wraps at blanks to fit
+	// it, continued under itself. 0 (a pipe) never wraps.
+	width int
+}
+
+func (t *table) render(w io.Writer, st tableStyle) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	widths := make([]int, len(t.header))
+	measure := func(r []string) {
+		for i, c := range r {
+			if i < len(widths) {
+				widths[i] = max(widths[i], runewidth.StringWidth(c))
+			}
 		}
 	}
-	return nil
+	if !st.noHeaders {
+		measure(t.header)
+	}
+	for _, r := range t.rows {
+		measure(r)
+	}
+	line := func(row int, r []string) {
+		col := 0
+		for i, c := range r {
+			last := i == len(r)-1
+			cell := c
+			if !last {
+				cell += strings.Repeat(" ", widths[i]-runewidth.StringWidth(c))
+				col += widths[i] + 2
+			} else if st.width > 0 {
+				cell = wrap(cell, st.width-col, 0)
+				cell = strings.ReplaceAll(cell, "\n", "\n"+strings.Repeat(" ", col))
+			}
+			switch {
+			case row < 0:
+				cell = paintWord(cell, st.p.bold)
+			case t.paint != nil && st.p.on:
+				cell = t.paint(row, i, cell)
+			}
+			bw.WriteString(cell)
+			if !last {
+				bw.WriteString("  ")
+			}
+		}
+		bw.WriteByte('\n')
+	}
+	if !st.noHeaders {
+		line(-1, t.header)
+	}
+	for i, r := range t.rows {
+		line(i, r)
+	}
+	return bw.Flush()
+}
+
+// paintWord colors the word of a padded cell, leaving the padding plain.
+func paintWord(cell string, color func(string) string) string {
+	word := strings.TrimRight(cell, " ")
+	return color(word) + cell[len(word):]
+}
+
+// escape makes text from outside safe to print on a terminal: control
+// characters (an interface may be named "x\x1b[2J"), DEL, C1 controls
+// and invalid UTF-8 are written as Go escapes.
+func escape(s string) string {
+	clean := true
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	q := strconv.QuoteToGraphic(s)
+	return q[1 : len(q)-1]
+}
+
+// wrap breaks a line at blanks to fit width cells, the continuation
+// indented by indent blanks; width 0 (not a terminal) leaves it whole.
+func wrap(line string, width, indent int) string {
+	if width <= 0 || runewidth.StringWidth(line) <= width || width <= indent+10 {
+		return line
+	}
+	var b strings.Builder
+	col := 0
+	for i, word := range strings.Split(line, " ") {
+		ww := runewidth.StringWidth(word)
+		switch {
+		case i == 0:
+		case col+1+ww > width && col > indent:
+			b.WriteString("\n" + strings.Repeat(" ", indent))
+			col = indent
+			if word == "" {
+				continue
+			}
+		default:
+			b.WriteByte(' ')
+			col++
+		}
+		b.WriteString(word)
+		col += ww
+	}
+	return b.String()
 }
 
 // jsonAppender is a value that writes its own JSON, faster than

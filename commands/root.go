@@ -25,6 +25,8 @@ type globalOptions struct {
 	Color string
 	// color is Color resolved against the terminal and the environment.
 	color bool
+	// NoHeaders leaves tables without their header line.
+	NoHeaders bool
 	// AllNetNS covers every network namespace of the machine.
 	AllNetNS bool
 	// ProcRoot is where the machine's /proc is, for --all-netns.
@@ -91,6 +93,7 @@ input, missing privilege, missing interface).`,
 	pf.StringVar(&g.NetNS, "netns", "", "work in network namespace `NAME|PATH`: a name under /run/netns (as ip -n takes it) or a path such as /proc/PID/ns/net")
 	pf.StringVarP(&g.Output, "output", "o", "", "output `FORMAT`: table (the default), wide or json; some commands have others")
 	pf.StringVar(&g.Color, "color", "auto", "color `WHEN`: auto (on a terminal, unless NO_COLOR is set), always or never")
+	pf.BoolVar(&g.NoHeaders, "no-headers", false, "print tables without their header line, for scripts")
 	pf.BoolVarP(&g.AllNetNS, "all-netns", "A", false, "every network namespace of the machine, each attributed to its container or pod (neigh, verify, flush, watch, doctor)")
 	pf.StringVar(&g.ProcRoot, "proc-root", "/proc", "where the machine's /proc is, for --all-netns (from a container: the node's, e.g. /host/proc)")
 
@@ -107,6 +110,24 @@ input, missing privilege, missing interface).`,
 	)
 	registerCompletions(root, g)
 	return root
+}
+
+// tableStyle is how this run prints tables.
+func (g *globalOptions) tableStyle() tableStyle {
+	return tableStyle{noHeaders: g.NoHeaders, p: palette{on: g.color}, width: g.termWidth()}
+}
+
+// termWidth is the width of the terminal Out writes to, 0 when it is not
+// one: long lines wrap on a terminal, never in a pipe.
+func (g *globalOptions) termWidth() int {
+	if g.io.Term == nil {
+		return 0
+	}
+	w, _, err := g.io.Term.size()
+	if err != nil {
+		return 0
+	}
+	return w
 }
 
 // resolve checks the global flags against the command being run.

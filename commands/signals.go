@@ -85,8 +85,10 @@ func runCleanups() {
 
 // drainGrace is how long a stopped command may take to print what it has
 // and return: a write into a pipe nobody reads never returns, and must not
-// keep the process alive.
-var drainGrace = 3 * time.Second
+// keep the process alive. It is longer than any command's own way of
+// stopping (the exporter gives its last scrapes 5 s); a second signal ends
+// the process at once.
+var drainGrace = 10 * time.Second
 
 // runUntilStopped runs f, and returns its exit code; if ctx ends and f has
 // not returned within drainGrace, it gives up on f with ExitTrouble and

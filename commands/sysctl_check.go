@@ -166,7 +166,7 @@ func runSysctlCheck(ctx context.Context, o *sysctlCheckOptions) error {
 	case "junit":
 		err = writeJUnit(o.io.Out, rep, o.Strict)
 	default:
-		v := sysctlReportView{rep: rep, wide: o.Output == "wide", tty: o.io.OutTTY, p: palette{on: o.color},
+		v := sysctlReportView{rep: rep, wide: o.Output == "wide", style: o.tableStyle(), p: palette{on: o.color},
 			strict: o.Strict, netns: o.NetNS, root: o.Root}
 		err = v.render(o.io.Out)
 	}
@@ -184,7 +184,7 @@ func runSysctlCheck(ctx context.Context, o *sysctlCheckOptions) error {
 type sysctlReportView struct {
 	rep    *sysctl.Report
 	wide   bool
-	tty    bool
+	style  tableStyle
 	strict bool
 	netns  string
 	root   string
@@ -192,41 +192,32 @@ type sysctlReportView struct {
 }
 
 func (v sysctlReportView) render(w io.Writer) error {
-	rows := [][]string{}
-	if v.tty {
-		rows = append(rows, []string{"STATUS", "KEY", "VALUE", "SOURCE", "WHY"})
-	}
+	t := &table{header: []string{"STATUS", "KEY", "VALUE", "SOURCE", "WHY"}}
 	for _, r := range v.rep.Results {
-		rows = append(rows, []string{string(r.Status), r.Key, dash(r.Value), dash(r.Source), r.Message})
+		t.add(string(r.Status), r.Key, r.Value, r.Source, r.Message)
 	}
-	var b strings.Builder
-	writeAligned(&b, rows, func(row, col int, cell string) string {
-		switch {
-		case v.tty && row == 0:
-			return v.p.bold(cell)
-		case col == 0:
+	t.paint = func(_, col int, cell string) string {
+		if col == 0 {
 			return v.status(cell)
 		}
 		return cell
-	})
+	}
+	var b strings.Builder
+	if err := t.render(&b, v.style); err != nil {
+		return err
+	}
 	if v.wide {
 		b.WriteString("\n")
-		vrows := [][]string{}
-		if v.tty {
-			vrows = append(vrows, []string{"KEY", "VALUE", "SOURCE"})
-		}
+		vt := &table{header: []string{"KEY", "VALUE", "SOURCE"}}
 		for _, val := range v.rep.Values {
-			vrows = append(vrows, []string{string(val.Key), dash(val.Value), val.Source})
+			vt.add(string(val.Key), val.Value, val.Source)
 		}
-		writeAligned(&b, vrows, func(row, _ int, cell string) string {
-			if v.tty && row == 0 {
-				return v.p.bold(cell)
-			}
-			return cell
-		})
+		if err := vt.render(&b, v.style); err != nil {
+			return err
+		}
 	}
 	for _, n := range v.rep.Notes {
-		b.WriteString(v.p.faint("note: "+n) + "\n")
+		b.WriteString(v.p.faint(escape("note: "+n)) + "\n")
 	}
 	b.WriteString(v.summary() + "\n")
 	_, err := io.WriteString(w, b.String())
@@ -236,19 +227,19 @@ func (v sysctlReportView) render(w io.Writer) error {
 // status colors a padded status cell by its verdict, leaving the padding
 // plain.
 func (v sysctlReportView) status(cell string) string {
-	word := strings.TrimRight(cell, " ")
-	pad := cell[len(word):]
-	switch sysctl.Status(word) {
-	case sysctl.StatusFail:
-		word = v.p.red(word)
-	case sysctl.StatusWarn:
-		word = v.p.yellow(word)
-	case sysctl.StatusOK:
-		word = v.p.green(word)
-	case sysctl.StatusNotVisible:
-		word = v.p.faint(word)
-	}
-	return word + pad
+	return paintWord(cell, func(word string) string {
+		switch sysctl.Status(word) {
+		case sysctl.StatusFail:
+			return v.p.red(word)
+		case sysctl.StatusWarn:
+			return v.p.yellow(word)
+		case sysctl.StatusOK:
+			return v.p.green(word)
+		case sysctl.StatusNotVisible:
+			return v.p.faint(word)
+		}
+		return word
+	})
 }
 
 // summary says what was checked, and the verdicts.
@@ -291,7 +282,6 @@ func (v sysctlReportView) summary() string {
 	return v.p.bold(line)
 }
 
-// writeAligned writes rows as columns two blanks apart, the last column
 // not padded; paint decorates a cell after it is padded to width.
 func writeAligned(b *strings.Builder, rows [][]string, paint func(row, col int, cell string) string) {
 	var widths []int

@@ -64,7 +64,7 @@ profile cloud, live values under ../sysctl/testdata/drift: 1 FAIL, 2 WARN, 8 OK;
 		"--expect", "net.ipv4.neigh.default.gc_thresh1=0", "--expect", "net.ipv4.neigh.default.gc_thresh3>=1024")
 	// Bold is ESC[1m...ESC[22m; colors end with ESC[0m.
 	want = strings.NewReplacer("<b>", "\x1b[1m", "</b>", "\x1b[22m", "<red>", "\x1b[31m", "<green>", "\x1b[32m", "</>", "\x1b[0m").Replace(
-		`<b>STATUS  </b><b>KEY                                </b><b>VALUE  </b><b>SOURCE     </b><b>WHY</b>
+		`<b>STATUS</b>  <b>KEY</b>                                <b>VALUE</b>  <b>SOURCE</b>     <b>WHY</b>
 <red>FAIL</>    net.ipv4.neigh.default.gc_thresh1  128    /proc/sys  want 0, as --expect says
 <green>OK</>      net.ipv4.neigh.default.gc_thresh3  1024   /proc/sys  as --expect wants
 <b>live values under ../sysctl/testdata/stock: 1 FAIL, 1 OK; failed</b>
@@ -378,7 +378,7 @@ the files given: 1 FAIL, 1 OK; failed
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := run(t, false, append([]string{"sysctl", "check"}, tt.args...)...)
+			code, out, errOut := run(t, false, append([]string{"--no-headers", "sysctl", "check"}, tt.args...)...)
 			if diff := cmp.Diff(tt.out, out); diff != "" {
 				t.Errorf("stdout (-want +got):\n%s", diff)
 			}
@@ -473,7 +473,7 @@ func TestSysctlCheckRefusesBadInput(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := run(t, false, append([]string{"sysctl", "check"}, tt.args...)...)
+			code, out, errOut := run(t, false, append([]string{"--no-headers", "sysctl", "check"}, tt.args...)...)
 			if diff := cmp.Diff(tt.err, errOut); diff != "" {
 				t.Errorf("stderr (-want +got):\n%s", diff)
 			}

@@ -66,7 +66,9 @@ func sysctlRun(t *testing.T, sub string, k sysctl.Kernel, format string, tty, co
 	t.Helper()
 	ios, _, stdout, _ := TestStreams()
 	ios.OutTTY = tty
-	g := &globalOptions{io: ios, Output: format, color: color}
+	// In a pipe the table has its header too; these tests look at the
+	// rows, and the terminal tests at the header.
+	g := &globalOptions{io: ios, Output: format, color: color, NoHeaders: !tty}
 	fake := func(_, root string) (sysctl.Running, func() error, error) {
 		return sysctl.Running{Root: root, Kernel: k}, func() error { return nil }, nil
 	}

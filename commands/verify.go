@@ -142,8 +142,8 @@ func runVerify(ctx context.Context, o *verifyOptions) error {
 			return err
 		}
 	} else {
-		v := verifyView{results: results, took: took, wide: o.Output == "wide", fix: o.Fix, tty: o.io.OutTTY,
-			p: palette{on: o.color}, netns: o.NetNS}
+		v := verifyView{results: results, took: took, wide: o.Output == "wide", fix: o.Fix, style: o.tableStyle(),
+			netns: o.NetNS}
 		notes := o.io.Out
 		if !o.io.OutTTY {
 			notes = o.io.ErrOut
@@ -176,8 +176,7 @@ type verifyView struct {
 	took    time.Duration
 	wide    bool
 	fix     bool
-	tty     bool
-	p       palette
+	style   tableStyle
 	netns   string
 }
 
@@ -191,15 +190,17 @@ func (v verifyView) render(w, notes io.Writer) error {
 	if v.fix {
 		t.header = append(t.header, "FIX")
 	}
+	t.paint = func(row, col int, cell string) string {
+		if col != 5 {
+			return cell
+		}
+		return paintWord(cell, func(s string) string { return v.verdict(&v.results[row], s) })
+	}
 	counts := map[neigh.Verdict]int{}
 	for i := range v.results {
 		r := &v.results[i]
 		counts[r.Verdict]++
-		answered := strings.Join(r.Answered, ",")
-		if answered == "" {
-			answered = "-"
-		}
-		row := []string{r.Entry.IP.String(), r.Entry.Interface, r.Entry.State.String(), r.Entry.MAC, answered, v.verdict(r)}
+		row := []string{r.Entry.IP.String(), r.Entry.Interface, r.Entry.State.String(), r.Entry.MAC, strings.Join(r.Answered, ","), string(r.Verdict)}
 		if v.wide {
 			now := "gone"
 			if r.After != nil {
@@ -213,7 +214,7 @@ func (v verifyView) render(w, notes io.Writer) error {
 		t.add(row...)
 	}
 	if len(v.results) > 0 {
-		if err := t.render(w, v.tty); err != nil {
+		if err := t.render(w, v.style); err != nil {
 			return err
 		}
 	}
@@ -227,19 +228,21 @@ func (v verifyView) render(w, notes io.Writer) error {
 	if len(parts) > 0 {
 		summary += ": " + strings.Join(parts, ", ")
 	}
-	out := v.p.faint(summary) + "\n"
+	p := v.style.p
+	out := p.faint(summary) + "\n"
 	for i := range v.results {
 		r := &v.results[i]
 		note, next := diagnose.ProbeNote(r, v.netns, v.fix)
 		if note == "" {
 			continue
 		}
+		note = escape(note)
 		if r.Problem() {
-			note = v.p.red(note)
+			note = p.red(note)
 		}
 		out += note + "\n"
 		for _, n := range next {
-			out += "  next: " + n.String() + "\n"
+			out += "  next: " + escape(n.String()) + "\n"
 		}
 		if r.Fix == neigh.FixKeptPermanent {
 			out += "  kept: it is PERMANENT; --include-permanent lets --fix change it\n"
@@ -249,13 +252,12 @@ func (v verifyView) render(w, notes io.Writer) error {
 	return err
 }
 
-func (v verifyView) verdict(r *neigh.ProbeResult) string {
-	s := string(r.Verdict)
+func (v verifyView) verdict(r *neigh.ProbeResult, s string) string {
 	switch {
 	case r.Problem():
-		return v.p.red(s)
+		return v.style.p.red(s)
 	case r.Verdict == neigh.VerdictOK:
-		return v.p.green(s)
+		return v.style.p.green(s)
 	}
 	return s
 }

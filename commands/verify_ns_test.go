@@ -111,9 +111,10 @@ func TestVerifyHealthy(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d; stderr %s", code, errOut)
 	}
-	want := "192.0.2.2\teth0\tSTALE\t02:00:00:00:00:0b\t02:00:00:00:00:0b\tok\n" +
-		"2001:db8::2\teth0\tREACHABLE\t02:00:00:00:00:0b\t02:00:00:00:00:0b\tok\n"
-	if out != want {
+	want := "IP INTERFACE STATE CACHED MAC ANSWERED VERDICT\n" +
+		"192.0.2.2 eth0 STALE 02:00:00:00:00:0b 02:00:00:00:00:0b ok\n" +
+		"2001:db8::2 eth0 REACHABLE 02:00:00:00:00:0b 02:00:00:00:00:0b ok\n"
+	if squeezed(out) != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", out, want)
 	}
 	if !strings.HasPrefix(errOut, "2 entries probed in ") || !strings.HasSuffix(errOut, ": 2 ok\n") {

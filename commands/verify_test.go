@@ -31,7 +31,7 @@ func fixedResults() []neigh.ProbeResult {
 
 func TestVerifyRender(t *testing.T) {
 	var out, notes bytes.Buffer
-	v := verifyView{results: fixedResults(), took: 1234 * time.Millisecond, tty: true, netns: "lab"}
+	v := verifyView{results: fixedResults(), took: 1234 * time.Millisecond, netns: "lab"}
 	if err := v.render(&out, &notes); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestVerifyInterrupted(t *testing.T) {
 	if code != ExitTrouble || f.fixed {
 		t.Errorf("exit %d (want 2), fixed %v", code, f.fixed)
 	}
-	if !strings.Contains(out, "192.0.2.50\teth0\tSTALE\t02:00:00:00:50:a1\t02:00:00:00:50:b2\tmismatch") {
+	if !strings.Contains(squeezed(out), "192.0.2.50 eth0 STALE 02:00:00:00:50:a1 02:00:00:00:50:b2 mismatch") {
 		t.Errorf("what was proven is not shown:\n%s", out)
 	}
 	lines := strings.Split(strings.TrimSpace(errOut), "\n")
