@@ -164,4 +164,3 @@ func (v neighView) render(w io.Writer) error {
 	_, err := fmt.Fprintln(w, v.style.p.faint(diagnose.TableSummary(v.entries, v.tables)))
 	return err
 }
-
