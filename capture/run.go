@@ -35,9 +35,11 @@ type RunConfig struct {
 	// findings (see TrackerConfig.CountOK); with several sources they are
 	// built all the same, to be matched.
 	CountOK bool
-	// Emit receives each finding when it is made; with several sources,
-	// findings come after the last source is read, handshakes matched,
-	// in the order of their times.
+	// Emit receives each finding when it is made. With several sources,
+	// findings are held to be matched and come after the last source is
+	// read, in the order of their times; what is held is bounded (about
+	// MaxHandshakes × 64 bytes), and beyond it the oldest come out
+	// early, matched with what was read so far (Summary.Unmatched).
 	Emit func(Finding)
 }
 
@@ -92,7 +94,7 @@ func Run(ctx context.Context, cfg RunConfig) (*Summary, error) {
 		if limit <= 0 {
 			limit = DefaultMaxHandshakes
 		}
-		r.matcher = newMatcher(names, limit)
+		r.matcher = newMatcher(names, limit, r.emit)
 	}
 
 	stopAll := func(reason string) {
@@ -132,7 +134,8 @@ func Run(ctx context.Context, cfg RunConfig) (*Summary, error) {
 		}
 	}
 	if r.matcher != nil {
-		r.matcher.flush(r.emit)
+		r.matcher.flush()
+		r.sum.Unmatched = r.matcher.early
 	}
 	r.tally.finish()
 	if r.writer != nil {
@@ -243,12 +246,14 @@ func (r *runner) read(i int, src Source) (stopped string, err error) {
 
 // found takes a finding from source i's tracker.
 func (r *runner) found(i int, f Finding) {
-	if r.matcher != nil {
-		if f.Kind.IsHandshake() && r.matcher.hold(i, f) || !f.Kind.IsHandshake() && r.matcher.holdOther(f) {
-			return
-		}
+	switch {
+	case r.matcher == nil:
+		r.emit(f)
+	case f.Kind.IsHandshake():
+		r.matcher.hold(i, f)
+	default:
+		r.matcher.holdOther(f)
 	}
-	r.emit(f)
 }
 
 func (r *runner) emit(f Finding) {

@@ -424,6 +424,9 @@ func (v *traceView) summary(s *capture.Summary) {
 	if s.Evicted > 0 {
 		fmt.Fprintf(w, "%s %d handshakes and probes evicted without a verdict to stay within --max-handshakes\n", v.p.yellow("warning:"), s.Evicted)
 	}
+	if s.Unmatched > 0 {
+		fmt.Fprintf(w, "%s %d handshake verdicts reported before every capture was read, to stay within --max-handshakes: their sides in later captures are reported apart\n", v.p.yellow("warning:"), s.Unmatched)
+	}
 	if s.Stopped != capture.StoppedEndOfInput && s.Stopped != capture.StoppedError {
 		fmt.Fprintf(w, "stopped: %s\n", s.Stopped)
 	}
