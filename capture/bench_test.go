@@ -295,7 +295,7 @@ func BenchmarkRunMillionPackets(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
-				src, err := OpenFile(path)
+				src, err := OpenFile(context.Background(), path)
 				if err != nil {
 					b.Fatal(err)
 				}

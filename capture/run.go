@@ -18,8 +18,10 @@ type RunConfig struct {
 	// Filter selects the packets traced (and written).
 	Filter Filter
 	// Write, when set, receives the packets that passed the filter as a
-	// pcap file.
+	// pcap file: the header at once, the packets at least every second.
 	Write io.Writer
+	// PacketBuffered writes each packet to Write as soon as it is read.
+	PacketBuffered bool
 	// Count stops the run after this many packets passed the filter; 0
 	// for no limit.
 	Count int
@@ -41,6 +43,33 @@ type RunConfig struct {
 	// MaxHandshakes × 64 bytes), and beyond it the oldest come out
 	// early, matched with what was read so far (Summary.Unmatched).
 	Emit func(Finding)
+}
+
+// LinkTypeMismatchError says that sources of different link types cannot
+// be written to one pcap file.
+type LinkTypeMismatchError struct {
+	First, Other         string
+	FirstType, OtherType LinkType
+}
+
+func (e *LinkTypeMismatchError) Error() string {
+	return fmt.Sprintf("one pcap file holds one link type, and %s is %s while %s is %s",
+		e.First, e.FirstType, e.Other, e.OtherType)
+}
+
+// WriteLinkType is the link type of the pcap file that Run writes from
+// sources: theirs, when they share one.
+func WriteLinkType(sources []Source) (LinkType, error) {
+	if len(sources) == 0 {
+		return 0, errors.New("no packet source")
+	}
+	lt := sources[0].LinkType()
+	for _, s := range sources[1:] {
+		if s.LinkType() != lt {
+			return 0, &LinkTypeMismatchError{First: sources[0].Name(), FirstType: lt, Other: s.Name(), OtherType: s.LinkType()}
+		}
+	}
+	return lt, nil
 }
 
 // stopper is a source that can be told to end from another goroutine (a
@@ -72,14 +101,11 @@ func Run(ctx context.Context, cfg RunConfig) (*Summary, error) {
 	r := &runner{cfg: cfg}
 	r.tally = newTally(&r.sum)
 	if cfg.Write != nil {
-		lt := cfg.Sources[0].LinkType()
-		for _, s := range cfg.Sources[1:] {
-			if s.LinkType() != lt {
-				return nil, fmt.Errorf("one pcap file holds one link type, and %s is %s while %s is %s",
-					cfg.Sources[0].Name(), lt, s.Name(), s.LinkType())
-			}
+		lt, err := WriteLinkType(cfg.Sources)
+		if err != nil {
+			return nil, err
 		}
-		w, err := newPcapWriter(cfg.Write, lt)
+		w, err := newPcapWriter(cfg.Write, lt, cfg.PacketBuffered)
 		if err != nil {
 			return nil, err
 		}
@@ -188,6 +214,11 @@ func (r *runner) read(i int, src Source) (stopped string, err error) {
 		data, ci, rerr := src.ReadPacketData()
 		if rerr == ErrTimeoutExpired {
 			tr.Advance(ci.Timestamp)
+			if r.writer != nil {
+				if err = r.writer.flushIfDue(); err != nil {
+					break
+				}
+			}
 			continue
 		}
 		if rerr == io.EOF {

@@ -321,7 +321,7 @@ func TestCountAndDuration(t *testing.T) {
 func TestBadFiles(t *testing.T) {
 	pcapHeader := func(lt uint32) []byte {
 		var b bytes.Buffer
-		w, err := newPcapWriter(&b, LinkType(lt))
+		w, err := newPcapWriter(&b, LinkType(lt), false)
 		if err != nil {
 			t.Fatal(err)
 		}

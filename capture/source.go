@@ -3,11 +3,15 @@ package capture
 import (
 	"bufio"
 	"compress/gzip"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/pcapgo"
@@ -58,6 +62,8 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 type FileSource struct {
 	name   string
 	closer io.Closer
+	info   os.FileInfo     // of the file read, when it is one
+	ctx    context.Context // stops reading a pipe; nil for none
 	reader gopacket.ZeroCopyPacketDataSource
 	lt     LinkType
 	gzip   bool
@@ -68,27 +74,119 @@ type FileSource struct {
 	err     error
 }
 
-// OpenFile opens a pcap or pcapng file, or standard input for "-".
-func OpenFile(path string) (*FileSource, error) {
+// OpenFile opens a pcap or pcapng file, or standard input for "-". A
+// pipe or FIFO is read so that ctx stops the wait for more of it: the
+// source then ends as if at the end of the input.
+func OpenFile(ctx context.Context, path string) (*FileSource, error) {
 	if path == "-" {
-		s, err := NewFileSource("-", os.Stdin)
-		if err != nil {
-			return nil, err
-		}
-		return s, nil
+		return OpenReader(ctx, "-", os.Stdin)
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening capture: %w", err)
 	}
-	s, err := NewFileSource(path, f)
+	s, err := OpenReader(ctx, path, f)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	s.closer = f
+	s.closer = multiCloser{s.closer, f}
 	return s, nil
 }
+
+// OpenReader reads a capture from r, named name in findings and errors,
+// as NewFileSource does. When r is a pipe, FIFO, socket or terminal, a
+// read waiting for data ends when ctx is done. Closing the source does
+// not close r.
+func OpenReader(ctx context.Context, name string, r io.Reader) (*FileSource, error) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return NewFileSource(name, r)
+	}
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	var closer io.Closer
+	if info.Mode()&(os.ModeNamedPipe|os.ModeSocket|os.ModeCharDevice) != 0 {
+		cf, err := newCtxFile(ctx, f)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", name, err)
+		}
+		r, closer = cf, cf
+	}
+	s, err := newFileSource(name, bufio.NewReaderSize(r, 1<<20), false)
+	if err != nil {
+		if closer != nil {
+			closer.Close()
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("reading %s: %w", name, context.Cause(ctx))
+		}
+		return nil, err
+	}
+	s.info, s.ctx, s.closer = info, ctx, closer
+	return s, nil
+}
+
+// ctxFile reads a pipe or terminal through the runtime's poller, from a
+// duplicate of its descriptor set non-blocking, so that a read waiting
+// for data returns when the context is done.
+type ctxFile struct {
+	f    *os.File
+	stop func() bool
+}
+
+func newCtxFile(ctx context.Context, f *os.File) (*ctxFile, error) {
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	nfd := -1
+	if cerr := sc.Control(func(fd uintptr) { nfd, err = unix.Dup(int(fd)) }); cerr != nil {
+		return nil, cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("duplicating the descriptor: %w", err)
+	}
+	unix.CloseOnExec(nfd)
+	if err := unix.SetNonblock(nfd, true); err != nil {
+		unix.Close(nfd)
+		return nil, fmt.Errorf("making the descriptor non-blocking: %w", err)
+	}
+	c := &ctxFile{f: os.NewFile(uintptr(nfd), f.Name())}
+	c.stop = context.AfterFunc(ctx, func() { c.f.SetReadDeadline(time.Unix(1, 0)) })
+	return c, nil
+}
+
+func (c *ctxFile) Read(p []byte) (int, error) { return c.f.Read(p) }
+
+// Close gives the descriptor back its blocking mode, which it shares
+// with the process that passed it (a shell's terminal), and closes the
+// duplicate.
+func (c *ctxFile) Close() error {
+	c.stop()
+	if sc, err := c.f.SyscallConn(); err == nil {
+		sc.Control(func(fd uintptr) { unix.SetNonblock(int(fd), false) })
+	}
+	return c.f.Close()
+}
+
+type multiCloser []io.Closer
+
+func (m multiCloser) Close() error {
+	var errs []error
+	for _, c := range m {
+		if c != nil {
+			errs = append(errs, c.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Info describes the file read, or is nil when the source reads no file
+// (bytes in memory). CreateOutput uses it to refuse writing onto it.
+func (s *FileSource) Info() os.FileInfo { return s.info }
 
 const (
 	pcapMagicMicro    = 0xa1b2c3d4
@@ -174,7 +272,8 @@ func (s *FileSource) Name() string { return s.name }
 // LinkType implements Source.
 func (s *FileSource) LinkType() LinkType { return s.lt }
 
-// Close closes the file (not standard input).
+// Close closes the file (not standard input, nor a reader given to
+// OpenReader).
 func (s *FileSource) Close() error {
 	if s.closer == nil {
 		return nil
@@ -200,6 +299,9 @@ func (s *FileSource) ReadPacketData() (data []byte, ci gopacket.CaptureInfo, err
 	}()
 	data, ci, err = s.reader.ZeroCopyReadPacketData()
 	switch {
+	case err != nil && s.ctx != nil && s.ctx.Err() != nil:
+		// Told to stop while waiting for a pipe.
+		return nil, ci, io.EOF
 	case err == io.EOF && s.guard == nil && ci.CaptureLength > 0:
 		// pcapgo reads a record whose data is missing as a clean end.
 		return nil, ci, s.corrupt(io.ErrUnexpectedEOF)
