@@ -35,11 +35,15 @@ type Source interface {
 // timestamp, so that verdicts come on time on a quiet link.
 var ErrTimeoutExpired = errors.New("no packet before the read timeout")
 
+// ErrNotCapture is wrapped by the error for data that is neither pcap nor
+// pcapng.
+var ErrNotCapture = errors.New("not a pcap or pcapng file")
+
 // CorruptError says where a capture file stops making sense.
 type CorruptError struct {
 	Source string
 	// Packet is the number of the packet that could not be read,
-	// counting from 1.
+	// counting from 1; 0 for the file's header.
 	Packet int
 	// Offset is the byte offset of its record (pcap) or of the block
 	// that failed (pcapng); in the uncompressed data when Gzip.
@@ -52,6 +56,9 @@ func (e *CorruptError) Error() string {
 	where := "offset"
 	if e.Gzip {
 		where = "uncompressed offset"
+	}
+	if e.Packet == 0 {
+		return fmt.Sprintf("%s: file header at %s %d: %v", e.Source, where, e.Offset, e.Err)
 	}
 	return fmt.Sprintf("%s: packet %d at %s %d: %v", e.Source, e.Packet, where, e.Offset, e.Err)
 }
@@ -207,7 +214,10 @@ func newFileSource(name string, br *bufio.Reader, gzipped bool) (*FileSource, er
 	head, err := br.Peek(pcapHeaderLen)
 	if len(head) < 4 {
 		if err == nil || err == io.EOF {
-			return nil, fmt.Errorf("%s: not a pcap or pcapng file: only %d bytes", name, len(head))
+			return nil, fmt.Errorf("%s: %w: only %d bytes", name, ErrNotCapture, len(head))
+		}
+		if gzipped {
+			return nil, &CorruptError{Source: name, Gzip: true, Err: fmt.Errorf("gzip: %w", err)}
 		}
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
@@ -216,7 +226,7 @@ func newFileSource(name string, br *bufio.Reader, gzipped bool) (*FileSource, er
 	case binary.BigEndian.Uint16(head) == gzipMagic && !gzipped:
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("%s: gzip: %w", name, err)
+			return nil, &CorruptError{Source: name, Err: fmt.Errorf("gzip: %w", err)}
 		}
 		return newFileSource(name, bufio.NewReaderSize(zr, 1<<20), true)
 	case binary.LittleEndian.Uint32(head) == ngSectionHeader:
@@ -240,16 +250,17 @@ func newFileSource(name string, br *bufio.Reader, gzipped bool) (*FileSource, er
 		case isPcapMagic(binary.BigEndian.Uint32(head)):
 			order = binary.BigEndian
 		default:
-			return nil, fmt.Errorf("%s: not a pcap or pcapng file (it starts with %x)", name, head[:4])
+			return nil, fmt.Errorf("%s: %w (it starts with %x)", name, ErrNotCapture, head[:4])
 		}
 		if len(head) < pcapHeaderLen {
-			return nil, fmt.Errorf("%s: pcap header cut short: %d of %d bytes", name, len(head), pcapHeaderLen)
+			return nil, &CorruptError{Source: name, Gzip: gzipped,
+				Err: fmt.Errorf("the file ends inside the pcap header (%d of %d bytes)", len(head), pcapHeaderLen)}
 		}
 		// The link type's top bits carry FCS information (pcap-linktype(7)).
 		s.lt = LinkType(order.Uint32(head[20:24]) & 0x03ffffff)
 		pr, err := pcapgo.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("%s: reading the pcap header: %v", name, err)
+			return nil, &CorruptError{Source: name, Gzip: gzipped, Err: fmt.Errorf("reading the pcap header: %w", err)}
 		}
 		// As libpcap does, take packets longer than the header's snap
 		// length, up to the most any tool writes; beyond that a length
