@@ -2,10 +2,13 @@ package commands
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -210,5 +213,43 @@ func TestTraceStdinInterruptedWrites(t *testing.T) {
 	}
 	if n := countPackets(t, written); n != 17 {
 		t.Errorf("%s holds %d packets, want 17", written, n)
+	}
+}
+
+// A capture that stops making sense is one line that says where, exit 2.
+func TestTraceCorruptCaptures(t *testing.T) {
+	w := incidentCapture(t)
+	full := w.Pcap(capturetest.LinkEthernet)
+	ng := w.Pcapng()
+	shbLen := int(binary.LittleEndian.Uint32(ng[4:8]))
+	idbLen := int(binary.LittleEndian.Uint32(ng[shbLen+4 : shbLen+8]))
+	idb := ng[shbLen : shbLen+idbLen]
+	manyIDBs := append(append(append([]byte{}, ng[:shbLen]...), bytes.Repeat(idb, 4097)...), ng[shbLen+idbLen:]...)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(full[:10])
+	zw.Close()
+	short := writeFile(t, "short.pcap", full[:10])
+	shortGz := writeFile(t, "short.pcap.gz", gz.Bytes())
+	badGz := writeFile(t, "bad.pcap.gz", gz.Bytes()[:12])
+	text := writeFile(t, "notes.txt", []byte("hello, world"))
+	ifaces := writeFile(t, "ifaces.pcapng", manyIDBs)
+	for _, tc := range []struct{ path, stderr string }{
+		{short, short + ": file header at offset 0: the file ends inside the pcap header (10 of 24 bytes)"},
+		{shortGz, shortGz + ": file header at uncompressed offset 0: the file ends inside the pcap header (10 of 24 bytes)"},
+		{badGz, badGz + ": file header at uncompressed offset 0: gzip: unexpected EOF"},
+		{text, text + ": not a pcap or pcapng file (it starts with 68656c6c)"},
+		{ifaces, "reading " + ifaces + ": packet 1 at offset " + strconv.Itoa(shbLen+4096*idbLen) +
+			": more than 4096 interface descriptions in one section; the findings before it are above"},
+	} {
+		t.Run(filepath.Base(tc.path), func(t *testing.T) {
+			code, _, errOut := run(t, false, "trace", "-r", tc.path)
+			if code != ExitTrouble {
+				t.Errorf("exit code %d, want %d", code, ExitTrouble)
+			}
+			if diff := cmp.Diff("arpdoctor: "+tc.stderr+"\n", errOut); diff != "" {
+				t.Errorf("stderr (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
