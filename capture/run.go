@@ -98,7 +98,7 @@ func Run(ctx context.Context, cfg RunConfig) (*Summary, error) {
 	if err := cfg.Filter.Validate(); err != nil {
 		return nil, err
 	}
-	r := &runner{cfg: cfg}
+	r := &runner{cfg: cfg, ctx: ctx}
 	r.tally = newTally(&r.sum)
 	if cfg.Write != nil {
 		lt, err := WriteLinkType(cfg.Sources)
@@ -174,6 +174,7 @@ func Run(ctx context.Context, cfg RunConfig) (*Summary, error) {
 
 type runner struct {
 	cfg        RunConfig
+	ctx        context.Context
 	sum        Summary
 	tally      *tally
 	writer     *pcapWriter
@@ -222,8 +223,12 @@ func (r *runner) read(i int, src Source) (stopped string, err error) {
 			continue
 		}
 		if rerr == io.EOF {
+			// A pipe ends early when the context is done, perhaps before
+			// Run's own AfterFunc has said why.
 			if p := r.stopReason.Load(); p != nil {
 				stopped = *p
+			} else if r.ctx.Err() != nil {
+				stopped = StoppedInterrupted
 			}
 			break
 		}

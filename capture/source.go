@@ -88,9 +88,9 @@ func OpenFile(ctx context.Context, path string) (*FileSource, error) {
 	if path == "-" {
 		return OpenReader(ctx, "-", os.Stdin)
 	}
-	f, err := os.Open(path)
+	f, err := openCapture(ctx, path)
 	if err != nil {
-		return nil, fmt.Errorf("opening capture: %w", err)
+		return nil, err
 	}
 	s, err := OpenReader(ctx, path, f)
 	if err != nil {
@@ -99,6 +99,45 @@ func OpenFile(ctx context.Context, path string) (*FileSource, error) {
 	}
 	s.closer = multiCloser{s.closer, f}
 	return s, nil
+}
+
+// openCapture opens path for reading. Opening a FIFO waits for a writer:
+// that wait ends when ctx is done.
+func openCapture(ctx context.Context, path string) (*os.File, error) {
+	if fi, err := os.Stat(path); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("opening capture: %w", err)
+		}
+		return f, nil
+	}
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		f, err := os.Open(path)
+		done <- opened{f, err}
+	}()
+	select {
+	case o := <-done:
+		if o.err != nil {
+			return nil, fmt.Errorf("opening capture: %w", o.err)
+		}
+		return o.f, nil
+	case <-ctx.Done():
+	}
+	// Be the writer the open waits for, and close what it opened.
+	if w, err := os.OpenFile(path, os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+		w.Close()
+	}
+	go func() {
+		if o := <-done; o.f != nil {
+			o.f.Close()
+		}
+	}()
+	return nil, fmt.Errorf("opening %s: %w", path, context.Cause(ctx))
 }
 
 // OpenReader reads a capture from r, named name in findings and errors,

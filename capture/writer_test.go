@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The header reaches the file at once; packets when a second has passed
@@ -136,6 +138,17 @@ func TestPipeStopsWithContext(t *testing.T) {
 	time.AfterFunc(20*time.Millisecond, cancel)
 	if _, err := OpenReader(ctx, "-", r); !errors.Is(err, context.Canceled) {
 		t.Fatalf("open: %v, want context.Canceled", err)
+	}
+
+	// A FIFO nobody opens for writing: the open itself waits.
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	if _, err := OpenFile(ctx, fifo); !errors.Is(err, context.Canceled) {
+		t.Fatalf("open a FIFO: %v, want context.Canceled", err)
 	}
 
 	wire := newWire(t)

@@ -15,6 +15,7 @@ import (
 	"github.com/arpdoctor/arpdoctor/capture/capturetest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/gopacket/pcapgo"
+	"golang.org/x/sys/unix"
 )
 
 // dirNames lists what dir holds, to see that no temporary file is left.
@@ -140,9 +141,9 @@ func TestTraceWriteLeavesFilesAlone(t *testing.T) {
 	}
 }
 
-// Standard input that is a pipe nobody writes to: a cancelled context
-// (Ctrl-C) ends trace at once, before any capture began, with nothing to
-// report.
+// Standard input that is a pipe nobody writes to, or a FIFO nobody
+// opens: a cancelled context (Ctrl-C) ends trace at once, before any
+// capture began, with nothing to report.
 func TestTraceStdinPipeCancelled(t *testing.T) {
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -150,19 +151,25 @@ func TestTraceStdinPipeCancelled(t *testing.T) {
 	}
 	defer w.Close()
 	defer r.Close()
-	for _, early := range []bool{true, false} {
-		ios, _, out, errOut := TestStreams()
-		ios.In = r
-		ctx, cancel := context.WithCancel(context.Background())
-		if early {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"trace", "-r", "-"}, {"trace", "-r", fifo}} {
+		for _, early := range []bool{true, false} {
+			ios, _, out, errOut := TestStreams()
+			ios.In = r
+			ctx, cancel := context.WithCancel(context.Background())
+			if early {
+				cancel()
+			} else {
+				time.AfterFunc(50*time.Millisecond, cancel)
+			}
+			code := Main(ctx, ios, args)
 			cancel()
-		} else {
-			time.AfterFunc(50*time.Millisecond, cancel)
-		}
-		code := Main(ctx, ios, []string{"trace", "-r", "-"})
-		cancel()
-		if code != ExitOK || out.Len() != 0 || errOut.Len() != 0 {
-			t.Errorf("cancelled early=%v: exit code %d, stdout %q, stderr %q", early, code, out, errOut)
+			if code != ExitOK || out.Len() != 0 || errOut.Len() != 0 {
+				t.Errorf("%v cancelled early=%v: exit code %d, stdout %q, stderr %q", args, early, code, out, errOut)
+			}
 		}
 	}
 }
