@@ -122,6 +122,8 @@ func (o *traceOptions) validate() error {
 		return flagErrorf("--netns is for live capture (-i): a capture file is read where it lies")
 	case o.Write == "-":
 		return flagErrorf("-w - would mix the capture with the report on standard output: give a file name")
+	case o.PacketBuffered && o.Write == "":
+		return flagErrorf("-U (--packet-buffered) is for the file -w writes: give -w FILE too")
 	case o.Duration < 0:
 		return flagErrorf("--duration must not be negative")
 	case o.Count < 0:

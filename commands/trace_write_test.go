@@ -97,6 +97,8 @@ func TestTraceWriteLeavesFilesAlone(t *testing.T) {
 			"arpdoctor: -w: one pcap file holds one link type, and " + path("in.pcap") + " is EN10MB while " + path("cooked.pcap") + " is LINUX_SLL2"},
 		{[]string{"trace", "-r", path("in.pcap"), "-w", dir},
 			"arpdoctor: -w " + dir + ": not a regular file: give a file name" + help},
+		{[]string{"trace", "-r", path("in.pcap"), "-U"},
+			"arpdoctor: -U (--packet-buffered) is for the file -w writes: give -w FILE too" + help},
 		{[]string{"trace", "-r", path("cut.pcap"), "-w", path("old.pcap")},
 			"arpdoctor: reading " + path("cut.pcap") + ": packet 18 at offset 1316: the file ends inside the packet (a capture cut short); the findings before it are above"},
 	}
