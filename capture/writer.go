@@ -113,9 +113,9 @@ func (e *SameFileError) Error() string {
 	return fmt.Sprintf("%s is the same file as %s, which is read", e.Output, e.Input)
 }
 
-// ErrNotRegularFile is what CreateOutput returns for a path that names a
-// directory, a device or another file that is not a regular file.
-var ErrNotRegularFile = errors.New("not a regular file")
+// ErrDirectory is what CreateOutput returns for a path that names a
+// directory.
+var ErrDirectory = errors.New("is a directory")
 
 // Input is a file being read, for CreateOutput to refuse writing onto it.
 type Input struct {
@@ -137,19 +137,25 @@ type OutputFile struct {
 
 // CreateOutput opens path for writing a capture, refusing one of inputs
 // (the same file by device and inode, through a symbolic or hard link
-// too). With inPlace the file is truncated and written where it lies;
-// otherwise the capture goes to a temporary file in the same directory,
-// named path's name with a ".partial" suffix.
+// too). With inPlace, or when path names a FIFO or a device, the file is
+// written where it lies (a regular file truncated first); otherwise the
+// capture goes to a temporary file in the same directory, named path's
+// name with a ".partial" suffix.
 func CreateOutput(path string, inPlace bool, inputs []Input) (*OutputFile, error) {
 	final := path
 	if fi, err := os.Stat(path); err == nil {
-		if !fi.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s: %w", path, ErrNotRegularFile)
+		if fi.IsDir() {
+			return nil, fmt.Errorf("%s: %w", path, ErrDirectory)
 		}
 		for _, in := range inputs {
 			if in.Info != nil && os.SameFile(fi, in.Info) {
 				return nil, &SameFileError{Output: path, Input: in.Name}
 			}
+		}
+		// A FIFO or a device (a reader such as Wireshark at the other
+		// end) holds nothing to replace.
+		if !fi.Mode().IsRegular() {
+			inPlace = true
 		}
 		// Replace the file a symbolic link names, not the link.
 		if final, err = filepath.EvalSymlinks(path); err != nil {

@@ -120,8 +120,31 @@ func TestOutputFile(t *testing.T) {
 	if _, err := CreateOutput(link, true, []Input{{Name: path, Info: in}}); !errors.As(err, &same) || same.Input != path {
 		t.Errorf("writing onto a hard link of an input: %v", err)
 	}
-	if _, err := CreateOutput(dir, false, nil); !errors.Is(err, ErrNotRegularFile) {
+	if _, err := CreateOutput(dir, false, nil); !errors.Is(err, ErrDirectory) {
 		t.Errorf("writing onto a directory: %v", err)
+	}
+
+	// A FIFO is written where it lies: a reader waits at the other end.
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.OpenFile(fifo, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	o, err = CreateOutput(fifo, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Write([]byte("live"))
+	if err := o.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	if n, _ := r.Read(buf); string(buf[:n]) != "live" {
+		t.Errorf("read %q from the FIFO", buf[:n])
 	}
 }
 

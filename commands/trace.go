@@ -228,8 +228,8 @@ func runTrace(ctx context.Context, o *traceOptions) error {
 		switch {
 		case errors.As(err, &same):
 			return flagErrorf("-w %s: %s: give another file to write", o.Write, same)
-		case errors.Is(err, capture.ErrNotRegularFile):
-			return flagErrorf("-w %s: not a regular file: give a file name", o.Write)
+		case errors.Is(err, capture.ErrDirectory):
+			return flagErrorf("-w %s: a directory: give a file name", o.Write)
 		case err != nil:
 			return err
 		}

@@ -96,7 +96,7 @@ func TestTraceWriteLeavesFilesAlone(t *testing.T) {
 		{[]string{"trace", "-r", path("in.pcap"), "-r", path("cooked.pcap"), "-w", path("old.pcap")},
 			"arpdoctor: -w: one pcap file holds one link type, and " + path("in.pcap") + " is EN10MB while " + path("cooked.pcap") + " is LINUX_SLL2"},
 		{[]string{"trace", "-r", path("in.pcap"), "-w", dir},
-			"arpdoctor: -w " + dir + ": not a regular file: give a file name" + help},
+			"arpdoctor: -w " + dir + ": a directory: give a file name" + help},
 		{[]string{"trace", "-r", path("in.pcap"), "-U"},
 			"arpdoctor: -U (--packet-buffered) is for the file -w writes: give -w FILE too" + help},
 		{[]string{"trace", "-r", path("cut.pcap"), "-w", path("old.pcap")},
