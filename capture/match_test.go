@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"bytes"
+	"context"
 	"testing"
 	"time"
 )
@@ -69,4 +71,52 @@ func TestMatcherStaysWithinBudget(t *testing.T) {
 			t.Fatalf("finding %d at %v, want %v", i, out[i].Time, want)
 		}
 	}
+}
+
+// Two arbitrary captures, matched with a matcher that can hold almost
+// nothing: no panic, and every handshake verdict that goes out is counted
+// once.
+func FuzzTwoCaptures(f *testing.F) {
+	server, client := newWire(f), newWire(f)
+	server.synAndSynAck(0, newMAC, oldMAC, "192.0.2.50:41000", "192.0.2.10:6379", 1000, 5000)
+	client.after(time.Hour).tcp(newMAC, serverMAC, "192.0.2.50:41000", "192.0.2.10:6379", 1000, 0, "S", 0)
+	for i := range 3 {
+		d := time.Duration(i) * 121 * s
+		server.after(d+5*s).tcp(newMAC, serverMAC, "192.0.2.50:41001", "192.0.2.10:6379", 2000, 0, "S", 0)
+		client.after(time.Hour+d+5*s).tcp(newMAC, serverMAC, "192.0.2.50:41001", "192.0.2.10:6379", 2000, 0, "S", 0)
+	}
+	client.after(time.Hour+10*s).arp(arpRequest, newMAC, bcastMAC, "192.0.2.50", "", "192.0.2.99")
+	f.Add(server.pcap(LinkTypeEthernet), client.pcap(LinkTypeEthernet), uint8(1))
+	f.Add(server.pcap(LinkTypeEthernet), client.pcapng(f), uint8(100))
+	f.Add(client.pcap(LinkTypeEthernet), newWire(f).pcap(LinkTypeEthernet), uint8(3))
+	f.Fuzz(func(t *testing.T, a, b []byte, maxHandshakes uint8) {
+		sa, err := NewFileSource("a.pcap", bytes.NewReader(a))
+		if err != nil {
+			return
+		}
+		sb, err := NewFileSource("b.pcap", bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		verdicts := 0
+		sum, _ := Run(context.Background(), RunConfig{
+			Sources:       []Source{sa, sb},
+			MaxHandshakes: int(maxHandshakes%16) + 1,
+			Emit: func(f Finding) {
+				if f.Kind.IsHandshake() {
+					verdicts++
+					if len(f.SeenIn) == 0 || len(f.SeenIn) > 2 {
+						t.Errorf("verdict seen in %v", f.SeenIn)
+					}
+				}
+			},
+		})
+		total := 0
+		for _, n := range sum.Handshakes {
+			total += n
+		}
+		if total != verdicts || sum.Unmatched > verdicts {
+			t.Errorf("%d verdicts out, %d counted, %d unmatched", verdicts, total, sum.Unmatched)
+		}
+	})
 }
