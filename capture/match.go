@@ -33,8 +33,8 @@ type matcher struct {
 	// came; queue[head:] are still held.
 	queue []*matchGroup
 	head  int
-	// early counts the handshake verdicts that went out before the last
-	// capture was read, to stay within the budget.
+	// early counts the handshakes that went out, to stay within the
+	// budget, before every capture had given its verdict.
 	early int
 	// servers lists, per capture, the servers it saw handshakes with: a
 	// capture that saw a server at all would have seen a SYN to it.
@@ -146,7 +146,7 @@ func (m *matcher) holdOther(f Finding) {
 func (m *matcher) bound() {
 	for m.held > m.budget && m.head < len(m.queue) {
 		g := m.pop()
-		if !g.other {
+		if !g.other && len(g.sources) < len(m.names) {
 			m.early++
 		}
 		m.emit(m.result(g))
