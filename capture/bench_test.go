@@ -28,6 +28,10 @@ const (
 	busyServer benchMix = iota
 	// synFlood: SYNs from ever new ports, none answered.
 	synFlood
+	// repeatedSYN: one SYN, the same port pair and sequence number, sent
+	// again every 121 s (past the handshake timeout), never answered:
+	// every copy is a handshake of its own.
+	repeatedSYN
 )
 
 // benchCapture writes a capture of n packets of the mix. Frames are built
@@ -98,6 +102,13 @@ func benchCapture(w io.Writer, n int, mix benchMix) error {
 		for i := range n {
 			src := [4]byte{203, 0, 113, byte(1 + i%250)}
 			emit([6]byte{2, 0, 0, 0, 0, 1}, serverMAC, src, server, uint16(1024+i%60000), 6379, uint32(i)*2654435761, 0, tcpSYN, 0)
+		}
+		return bw.Flush()
+	}
+	if mix == repeatedSYN {
+		for range n {
+			emit([6]byte{2, 0, 0, 0, 0, 1}, serverMAC, [4]byte{203, 0, 113, 7}, server, 41000, 6379, 1000, 0, tcpSYN, 0)
+			ts += int64(121 * time.Second)
 		}
 		return bw.Flush()
 	}
@@ -187,7 +198,8 @@ func ipChecksum(h []byte) uint16 {
 // TestWriteBenchmarkCapture writes the captures the benchmarks read, for
 // comparing whole processes (docs/benchmarks-trace.md): a busy server's
 // to the file named by $ARPDOCTOR_BENCH_CAPTURE, a SYN flood to the one
-// named by $ARPDOCTOR_BENCH_SYNFLOOD, $ARPDOCTOR_BENCH_PACKETS packets
+// named by $ARPDOCTOR_BENCH_SYNFLOOD, one SYN repeated to the one named by
+// $ARPDOCTOR_BENCH_REPEATEDSYN, $ARPDOCTOR_BENCH_PACKETS packets
 // each (1,000,000 by default). Without them it checks a small capture.
 func TestWriteBenchmarkCapture(t *testing.T) {
 	n := 1_000_000
@@ -198,7 +210,11 @@ func TestWriteBenchmarkCapture(t *testing.T) {
 		}
 	}
 	wrote := false
-	for env, mix := range map[string]benchMix{"ARPDOCTOR_BENCH_CAPTURE": busyServer, "ARPDOCTOR_BENCH_SYNFLOOD": synFlood} {
+	for env, mix := range map[string]benchMix{
+		"ARPDOCTOR_BENCH_CAPTURE":     busyServer,
+		"ARPDOCTOR_BENCH_SYNFLOOD":    synFlood,
+		"ARPDOCTOR_BENCH_REPEATEDSYN": repeatedSYN,
+	} {
 		path := os.Getenv(env)
 		if path == "" {
 			continue
@@ -279,7 +295,7 @@ func BenchmarkRunMillionPackets(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
-				src, err := OpenFile(path)
+				src, err := OpenFile(context.Background(), path)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/arpdoctor/arpdoctor/neigh/neightest"
 	"github.com/google/gopacket/pcapgo"
 	"golang.org/x/net/bpf"
 )
@@ -18,6 +19,10 @@ import (
 // it sits beside the repository, in shared/.
 var corpusDir = filepath.Join("..", "..", "shared", "corpus", "tcpdump")
 
+// corpusSize is how many captures tcpdump's test suite holds.
+const corpusSize = 830
+
+// corpusFiles lists the corpus, or nil when it is not there.
 func corpusFiles(t testing.TB) []string {
 	entries, err := os.ReadDir(corpusDir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -42,6 +47,9 @@ func traceBytes(t testing.TB, name string, data []byte) (*Summary, error) {
 	src, err := NewFileSource(name, bytes.NewReader(data))
 	if err != nil {
 		checkErrorText(t, name, err)
+		if !expectedError(err) {
+			t.Errorf("%s: unexpected kind of error %T: %v", name, err, err)
+		}
 		return nil, err
 	}
 	var out bytes.Buffer
@@ -86,19 +94,36 @@ func traceBytes(t testing.TB, name string, data []byte) (*Summary, error) {
 	return sum, err
 }
 
+// checkErrorText wants one line that names the file and says where it
+// went wrong.
 func checkErrorText(t testing.TB, name string, err error) {
 	msg := err.Error()
 	if strings.Contains(msg, "\n") || !strings.HasPrefix(msg, name) {
 		t.Errorf("error %q: want one line that names %s", msg, name)
 	}
+	var ce *CorruptError
+	if errors.As(err, &ce) && (ce.Offset < 0 || !strings.Contains(msg, " offset ")) {
+		t.Errorf("error %q does not say where", msg)
+	}
 }
 
-// Every capture of tcpdump's test suite ends with findings or a clear
-// error, never a panic.
+// expectedError says whether err is one of the kinds a capture file may
+// end in: a link type trace does not read, data that is no capture, or a
+// capture that stops making sense at a place it names.
+func expectedError(err error) bool {
+	var ce *CorruptError
+	return errors.Is(err, ErrUnsupportedLinkType) || errors.Is(err, ErrNotCapture) || errors.As(err, &ce)
+}
+
+// Every capture of tcpdump's test suite ends with findings or an error of
+// an expected kind, never a panic.
 func TestTcpdumpCorpus(t *testing.T) {
 	files := corpusFiles(t)
 	if len(files) == 0 {
-		t.Skipf("no capture corpus at %s", corpusDir)
+		neightest.Skip(t, "no capture corpus at %s", corpusDir)
+	}
+	if len(files) != corpusSize {
+		t.Errorf("%d captures in %s, want %d", len(files), corpusDir, corpusSize)
 	}
 	var traced, unsupported, corrupt int
 	for _, path := range files {
@@ -116,8 +141,11 @@ func TestTcpdumpCorpus(t *testing.T) {
 		case errors.As(err, &ce):
 			corrupt++
 		default:
-			t.Logf("%v", err)
+			t.Errorf("%s: unexpected kind of error %T: %v", path, err, err)
 		}
+	}
+	if traced+unsupported+corrupt != len(files) {
+		t.Errorf("of %d captures, %d traced, %d of unsupported link types, %d corrupt", len(files), traced, unsupported, corrupt)
 	}
 	t.Logf("%d captures: %d traced, %d of unsupported link types, %d corrupt", len(files), traced, unsupported, corrupt)
 }
@@ -131,6 +159,15 @@ func fuzzSeeds(f *testing.F) {
 		f.Add(w.pcap(lt))
 	}
 	f.Add(w.Pcapng())
+	// The limits of the readers: interface descriptions beyond the bound,
+	// headers cut short, plain and compressed.
+	shb, idb := ngSHB(), ngIDB(65535, nil)
+	f.Add(cat(shb, bytes.Repeat(idb, ngMaxInterfaces+1), w.Pcapng()[len(shb):]))
+	f.Add(w.pcap(LinkTypeEthernet)[:pcapHeaderLen-4])
+	f.Add(gzipped(f, w.pcap(LinkTypeEthernet)))
+	f.Add(gzipped(f, w.pcap(LinkTypeEthernet))[:12])
+	// The interesting captures of tcpdump's suite are seeds in
+	// testdata/fuzz; the whole suite, when it lies beside the repository.
 	for _, path := range corpusFiles(f) {
 		if data, err := os.ReadFile(path); err == nil {
 			f.Add(data)

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // matcher puts together the verdicts that several captures (taken at the
@@ -12,100 +13,226 @@ import (
 // differ, so handshakes are matched by endpoints and the client's initial
 // sequence number; what one capture saw and the other did not says where
 // a packet was lost.
+//
+// The same endpoints and sequence number can come again (a client that
+// resends one SYN after the verdict on it): each time is a handshake of
+// its own, with its own verdict, and the n-th time in one capture is
+// matched with the n-th time in another.
+//
+// What it holds is bounded in bytes: when the bound is reached, the
+// oldest held verdicts go out as they stand, matched with what the
+// captures read so far showed, so that memory does not grow with the
+// files.
 type matcher struct {
 	names  []string
-	limit  int
-	groups map[hsKey]*matchGroup
-	order  []hsKey
-	// others are the neighbor findings, held so that all come out in
-	// the order of time.
-	others []Finding
+	budget int // bytes the held verdicts may take
+	held   int // bytes they take now
+	emit   func(Finding)
+	keys   map[hsKey]*matchChain
+	// queue holds every group and neighbor finding in the order they
+	// came; queue[head:] are still held.
+	queue []*matchGroup
+	head  int
+	// early counts the handshakes that went out, to stay within the
+	// budget, before every capture had given its verdict.
+	early int
 	// servers lists, per capture, the servers it saw handshakes with: a
 	// capture that saw a server at all would have seen a SYN to it.
 	servers []map[netip.Addr]bool
 }
 
+// matchChain is every held occurrence of one handshake key, oldest first.
+type matchChain struct {
+	first, last *matchGroup
+	// joined is, per capture, the last group it gave a verdict to: its
+	// next verdict on the key belongs to the group after it.
+	joined []*matchGroup
+}
+
+// matchGroup is one handshake as several captures saw it (at most one
+// verdict each), or one neighbor finding (other).
 type matchGroup struct {
+	key      hsKey
+	other    bool
+	gone     bool // emitted, no longer held
+	size     int
 	findings []Finding
 	sources  []int
+	next     *matchGroup // the next occurrence of the key
 }
 
-// findingsOf returns the group's findings; none for a nil group.
-func (g *matchGroup) findingsOf() []Finding {
-	if g == nil {
-		return nil
+// matchOverhead is what a held group costs besides its findings: the
+// group, its place in the queue and in the map of keys.
+const matchOverhead = int(unsafe.Sizeof(matchGroup{})+unsafe.Sizeof(matchChain{})) + 64
+
+// findingSize estimates the bytes a held finding takes.
+func findingSize(f *Finding) int {
+	n := int(unsafe.Sizeof(*f)) + len(f.Message) + len(f.ClientMAC) + len(f.ServerMAC) +
+		len(f.MAC) + len(f.OldMAC)
+	for _, c := range f.SynAckTo {
+		n += int(unsafe.Sizeof(c)) + len(c.MAC)
 	}
-	return g.findings
+	for _, m := range f.MACs {
+		n += int(unsafe.Sizeof(m)) + len(m)
+	}
+	return n
 }
 
-func newMatcher(names []string, limit int) *matcher {
-	m := &matcher{names: names, limit: limit, groups: map[hsKey]*matchGroup{}}
+// matchBytesPerHandshake is the matcher's budget per allowed handshake
+// (MaxHandshakes): 6.4 MB by default, some 7,500 verdicts, so that several
+// captures are traced within the memory one takes (docs/benchmarks-trace.md).
+const matchBytesPerHandshake = 64
+
+func newMatcher(names []string, maxHandshakes int, emit func(Finding)) *matcher {
+	m := &matcher{
+		names:  names,
+		budget: maxHandshakes * matchBytesPerHandshake,
+		emit:   emit,
+		keys:   map[hsKey]*matchChain{},
+	}
 	for range names {
 		m.servers = append(m.servers, map[netip.Addr]bool{})
 	}
 	return m
 }
 
-// hold keeps f, a handshake verdict from capture src, for matching; false
-// means the matcher is full and f should go out as it is.
-func (m *matcher) hold(src int, f Finding) bool {
+// hold keeps f, a handshake verdict from capture src, for matching.
+func (m *matcher) hold(src int, f Finding) {
 	k := newKey(f.Client.Addr(), f.Client.Port(), f.Server.Addr(), f.Server.Port(), f.ClientISN)
-	g := m.groups[k]
 	if f.Correction {
-		// Nothing held has gone out yet: the correction takes the place
-		// of the verdict it corrects, as if it had been the first.
-		for j := range g.findingsOf() {
-			if g.sources[j] == src && g.findings[j].ID == f.Corrects {
-				f.ID, f.Correction, f.Corrects, f.CorrectsKind, f.CorrectsSeverity = f.Corrects, false, 0, "", ""
-				g.findings[j] = f
-				return true
-			}
+		if !m.correct(k, src, f) {
+			// What it corrects went out already: the correction follows
+			// it, and readers replace the one by the other.
+			m.emit(f)
 		}
-		return false
+		return
 	}
-	if g == nil {
-		if len(m.groups) >= m.limit {
-			return false
-		}
-		g = &matchGroup{}
-		m.groups[k] = g
-		m.order = append(m.order, k)
-	}
-	g.findings = append(g.findings, f)
-	g.sources = append(g.sources, src)
 	if len(m.servers[src]) < maxNeighbors {
 		m.servers[src][f.Server.Addr()] = true
 	}
-	return true
+	c := m.keys[k]
+	if c == nil {
+		c = &matchChain{joined: make([]*matchGroup, len(m.names))}
+		m.keys[k] = c
+	}
+	g := c.first
+	if j := c.joined[src]; j != nil && !j.gone {
+		g = j.next
+	}
+	if g == nil {
+		g = &matchGroup{key: k, size: matchOverhead}
+		if c.last == nil {
+			c.first = g
+		} else {
+			c.last.next = g
+		}
+		c.last = g
+		m.queue = append(m.queue, g)
+	}
+	c.joined[src] = g
+	n := findingSize(&f)
+	g.findings = append(g.findings, f)
+	g.sources = append(g.sources, src)
+	g.size += n
+	m.held += n
+	if len(g.findings) == 1 {
+		m.held += matchOverhead
+	}
+	m.bound()
+}
+
+// correct puts a correction in the place of the verdict it corrects from
+// the same capture, while that verdict is held: nothing held has gone out
+// yet, so it goes out as if it had been the first. False when the verdict
+// is no longer held.
+func (m *matcher) correct(k hsKey, src int, f Finding) bool {
+	c := m.keys[k]
+	if c == nil {
+		return false
+	}
+	for g := c.first; g != nil; g = g.next {
+		for j := range g.findings {
+			if g.sources[j] != src || g.findings[j].ID != f.Corrects {
+				continue
+			}
+			f.ID, f.Correction, f.Corrects, f.CorrectsKind, f.CorrectsSeverity = f.Corrects, false, 0, "", ""
+			n := findingSize(&f) - findingSize(&g.findings[j])
+			g.findings[j] = f
+			g.size += n
+			m.held += n
+			return true
+		}
+	}
+	return false
 }
 
 // holdOther keeps a neighbor finding, to come out in time order with the
-// handshakes; false means the matcher is full.
-func (m *matcher) holdOther(f Finding) bool {
-	if len(m.others) >= m.limit {
-		return false
-	}
-	m.others = append(m.others, f)
-	return true
+// handshakes.
+func (m *matcher) holdOther(f Finding) {
+	g := &matchGroup{other: true, findings: []Finding{f}, size: matchOverhead + findingSize(&f)}
+	m.queue = append(m.queue, g)
+	m.held += g.size
+	m.bound()
 }
 
-// flush emits one finding per handshake and the neighbor findings, in
-// the order of their times.
-func (m *matcher) flush(emit func(Finding)) {
-	out := m.others
-	for _, k := range m.order {
-		g := m.groups[k]
-		if len(g.findings) == 1 {
-			out = append(out, m.single(g.findings[0], g.sources[0]))
-		} else {
-			out = append(out, m.merge(g))
+// bound lets the oldest held go out until the rest fit in the budget.
+func (m *matcher) bound() {
+	for m.held > m.budget && m.head < len(m.queue) {
+		g := m.pop()
+		if !g.other && len(g.sources) < len(m.names) {
+			m.early++
 		}
+		m.emit(m.result(g))
+	}
+	// Reuse the queue's array once its dead front is half of it.
+	if m.head > 1024 && m.head*2 > len(m.queue) {
+		n := copy(m.queue, m.queue[m.head:])
+		clear(m.queue[n:])
+		m.queue, m.head = m.queue[:n], 0
+	}
+}
+
+// pop takes the oldest held group out of the queue and its chain. Groups
+// are queued in the order they are made, so it is the first of its chain.
+func (m *matcher) pop() *matchGroup {
+	g := m.queue[m.head]
+	m.queue[m.head] = nil
+	m.head++
+	m.held -= g.size
+	g.gone = true
+	if !g.other {
+		c := m.keys[g.key]
+		c.first = g.next
+		if c.first == nil {
+			delete(m.keys, g.key)
+		}
+		g.next = nil
+	}
+	return g
+}
+
+func (m *matcher) result(g *matchGroup) Finding {
+	switch {
+	case g.other:
+		return g.findings[0]
+	case len(g.findings) == 1:
+		return m.single(g.findings[0], g.sources[0])
+	}
+	return m.merge(g)
+}
+
+// flush emits one finding per handshake and the neighbor findings still
+// held, in the order of their times.
+func (m *matcher) flush() {
+	out := make([]Finding, 0, len(m.queue)-m.head)
+	for m.head < len(m.queue) {
+		out = append(out, m.result(m.pop()))
 	}
 	slices.SortStableFunc(out, func(a, b Finding) int { return a.Time.Compare(b.Time) })
 	for _, f := range out {
-		emit(f)
+		m.emit(f)
 	}
-	m.groups, m.order, m.others = nil, nil, nil
+	m.queue, m.head, m.keys = nil, 0, nil
 }
 
 // single handles a handshake only one capture saw: if that is a SYN

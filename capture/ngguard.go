@@ -9,18 +9,21 @@ import (
 
 // pcapng block types that pcapgo's NgReader reads.
 const (
-	ngSectionHeader             = 0x0A0D0D0A
-	ngInterface                 = 1
-	ngObsoletePacket            = 2
-	ngSimplePacket              = 3
-	ngInterfaceStats            = 5
-	ngEnhancedPacket            = 6
-	ngByteOrderMagic     uint32 = 0x1A2B3C4D
-	ngOptionEnd                 = 0
-	ngOptionIfTSResol           = 9
-	ngMaxBlock                  = 16 << 20
-	ngBlockOverhead             = 12 // type, length, trailing length
-	ngEnhancedPacketHead        = 28 // type, length, interface, timestamp, lengths
+	ngSectionHeader          = 0x0A0D0D0A
+	ngInterface              = 1
+	ngObsoletePacket         = 2
+	ngSimplePacket           = 3
+	ngInterfaceStats         = 5
+	ngEnhancedPacket         = 6
+	ngByteOrderMagic  uint32 = 0x1A2B3C4D
+	ngOptionEnd              = 0
+	ngOptionIfTSResol        = 9
+	ngMaxBlock               = 16 << 20
+	// ngMaxInterfaces bounds the interfaces of one section: NgReader
+	// keeps every description it reads, and real captures have a few.
+	ngMaxInterfaces      = 4096
+	ngBlockOverhead      = 12 // type, length, trailing length
+	ngEnhancedPacketHead = 28 // type, length, interface, timestamp, lengths
 )
 
 // ngGuard sits between a pcapng file and pcapgo's NgReader and passes on
@@ -151,6 +154,9 @@ func (g *ngGuard) check(typ uint32, b []byte) error {
 	case ngInterface:
 		if n < 20 {
 			return g.errorf("interface description of %d bytes is too short", n)
+		}
+		if len(g.linkTypes) >= ngMaxInterfaces {
+			return g.errorf("more than %d interface descriptions in one section", ngMaxInterfaces)
 		}
 		lt := LinkType(g.order.Uint16(b[8:10]))
 		// NgReader allocates the snap length for a packet buffer; a

@@ -67,6 +67,7 @@ func TestPcapngGuard(t *testing.T) {
 	good := ngEPB(0, uint32(len(syn)), syn)
 	shb, idb := ngSHB(), ngIDB(65535, nil)
 	idbEnd := int64(len(shb) + len(idb))
+	manyIDBs := cat(shb, bytes.Repeat(idb, ngMaxInterfaces+1), good)
 	badTrailer := append([]byte(nil), good...)
 	binary.LittleEndian.PutUint32(badTrailer[len(badTrailer)-4:], 8)
 	for _, tc := range []struct {
@@ -91,6 +92,9 @@ func TestPcapngGuard(t *testing.T) {
 			"x.pcapng: packet 1 at offset " + itoa(int(idbEnd)) + ": packet of interface 3, but the section describes 1"},
 		{"cut short", cat(shb, idb, good, good[:50]), 1,
 			"x.pcapng: packet 2 at offset " + itoa(int(idbEnd)+len(good)) + ": the file ends inside a block of " + itoa(len(good)) + " bytes (a capture cut short): unexpected EOF"},
+		{"too many interfaces", manyIDBs, 0,
+			"x.pcapng: packet 1 at offset " + itoa(len(shb)+ngMaxInterfaces*len(idb)) + ": more than 4096 interface descriptions in one section"},
+		{"as many interfaces as allowed", cat(shb, bytes.Repeat(idb, ngMaxInterfaces), good), 1, ""},
 		{"length not a multiple of 4", cat(shb, idb, ngBlock(0x99, []byte{1, 2, 3})), 0,
 			"x.pcapng: packet 1 at offset " + itoa(int(idbEnd)) + ": block of type 0x99 has a bad length 15"},
 	} {

@@ -18,8 +18,10 @@ type RunConfig struct {
 	// Filter selects the packets traced (and written).
 	Filter Filter
 	// Write, when set, receives the packets that passed the filter as a
-	// pcap file.
+	// pcap file: the header at once, the packets at least every second.
 	Write io.Writer
+	// PacketBuffered writes each packet to Write as soon as it is read.
+	PacketBuffered bool
 	// Count stops the run after this many packets passed the filter; 0
 	// for no limit.
 	Count int
@@ -35,10 +37,39 @@ type RunConfig struct {
 	// findings (see TrackerConfig.CountOK); with several sources they are
 	// built all the same, to be matched.
 	CountOK bool
-	// Emit receives each finding when it is made; with several sources,
-	// findings come after the last source is read, handshakes matched,
-	// in the order of their times.
+	// Emit receives each finding when it is made. With several sources,
+	// findings are held to be matched and come after the last source is
+	// read, in the order of their times; what is held is bounded (about
+	// MaxHandshakes × 64 bytes), and beyond it the oldest come out
+	// early, matched with what was read so far (Summary.Unmatched).
 	Emit func(Finding)
+}
+
+// LinkTypeMismatchError says that sources of different link types cannot
+// be written to one pcap file.
+type LinkTypeMismatchError struct {
+	First, Other         string
+	FirstType, OtherType LinkType
+}
+
+func (e *LinkTypeMismatchError) Error() string {
+	return fmt.Sprintf("one pcap file holds one link type, and %s is %s while %s is %s",
+		e.First, e.FirstType, e.Other, e.OtherType)
+}
+
+// WriteLinkType is the link type of the pcap file that Run writes from
+// sources: theirs, when they share one.
+func WriteLinkType(sources []Source) (LinkType, error) {
+	if len(sources) == 0 {
+		return 0, errors.New("no packet source")
+	}
+	lt := sources[0].LinkType()
+	for _, s := range sources[1:] {
+		if s.LinkType() != lt {
+			return 0, &LinkTypeMismatchError{First: sources[0].Name(), FirstType: lt, Other: s.Name(), OtherType: s.LinkType()}
+		}
+	}
+	return lt, nil
 }
 
 // stopper is a source that can be told to end from another goroutine (a
@@ -67,17 +98,14 @@ func Run(ctx context.Context, cfg RunConfig) (*Summary, error) {
 	if err := cfg.Filter.Validate(); err != nil {
 		return nil, err
 	}
-	r := &runner{cfg: cfg}
+	r := &runner{cfg: cfg, ctx: ctx}
 	r.tally = newTally(&r.sum)
 	if cfg.Write != nil {
-		lt := cfg.Sources[0].LinkType()
-		for _, s := range cfg.Sources[1:] {
-			if s.LinkType() != lt {
-				return nil, fmt.Errorf("one pcap file holds one link type, and %s is %s while %s is %s",
-					cfg.Sources[0].Name(), lt, s.Name(), s.LinkType())
-			}
+		lt, err := WriteLinkType(cfg.Sources)
+		if err != nil {
+			return nil, err
 		}
-		w, err := newPcapWriter(cfg.Write, lt)
+		w, err := newPcapWriter(cfg.Write, lt, cfg.PacketBuffered)
 		if err != nil {
 			return nil, err
 		}
@@ -92,7 +120,7 @@ func Run(ctx context.Context, cfg RunConfig) (*Summary, error) {
 		if limit <= 0 {
 			limit = DefaultMaxHandshakes
 		}
-		r.matcher = newMatcher(names, limit)
+		r.matcher = newMatcher(names, limit, r.emit)
 	}
 
 	stopAll := func(reason string) {
@@ -132,7 +160,8 @@ func Run(ctx context.Context, cfg RunConfig) (*Summary, error) {
 		}
 	}
 	if r.matcher != nil {
-		r.matcher.flush(r.emit)
+		r.matcher.flush()
+		r.sum.Unmatched = r.matcher.early
 	}
 	r.tally.finish()
 	if r.writer != nil {
@@ -145,6 +174,7 @@ func Run(ctx context.Context, cfg RunConfig) (*Summary, error) {
 
 type runner struct {
 	cfg        RunConfig
+	ctx        context.Context
 	sum        Summary
 	tally      *tally
 	writer     *pcapWriter
@@ -193,11 +223,20 @@ func (r *runner) read(i int, src Source) (stopped string, err error) {
 		data, ci, rerr := src.ReadPacketData()
 		if rerr == ErrTimeoutExpired {
 			tr.Advance(ci.Timestamp)
+			if r.writer != nil {
+				if err = r.writer.flushIfDue(); err != nil {
+					break
+				}
+			}
 			continue
 		}
 		if rerr == io.EOF {
+			// A pipe ends early when the context is done, perhaps before
+			// Run's own AfterFunc has said why.
 			if p := r.stopReason.Load(); p != nil {
 				stopped = *p
+			} else if r.ctx.Err() != nil {
+				stopped = StoppedInterrupted
 			}
 			break
 		}
@@ -251,12 +290,14 @@ func (r *runner) read(i int, src Source) (stopped string, err error) {
 
 // found takes a finding from source i's tracker.
 func (r *runner) found(i int, f Finding) {
-	if r.matcher != nil {
-		if f.Kind.IsHandshake() && r.matcher.hold(i, f) || !f.Kind.IsHandshake() && r.matcher.holdOther(f) {
-			return
-		}
+	switch {
+	case r.matcher == nil:
+		r.emit(f)
+	case f.Kind.IsHandshake():
+		r.matcher.hold(i, f)
+	default:
+		r.matcher.holdOther(f)
 	}
-	r.emit(f)
 }
 
 func (r *runner) emit(f Finding) {

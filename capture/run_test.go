@@ -322,7 +322,7 @@ func TestCountAndDuration(t *testing.T) {
 func TestBadFiles(t *testing.T) {
 	pcapHeader := func(lt uint32) []byte {
 		var b bytes.Buffer
-		w, err := newPcapWriter(&b, LinkType(lt))
+		w, err := newPcapWriter(&b, LinkType(lt), false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -335,6 +335,9 @@ func TestBadFiles(t *testing.T) {
 		{"empty", "", "empty: not a pcap or pcapng file: only 0 bytes"},
 		{"text", "hello, world: not a capture at all", "text: not a pcap or pcapng file (it starts with 68656c6c)"},
 		{"wifi", string(pcapHeader(105)), "wifi: unsupported link type 105 (802.11): trace reads Ethernet, Linux cooked (SLL, SLL2) and raw IP captures"},
+		{"short", string(pcapHeader(1)[:10]), "short: file header at offset 0: the file ends inside the pcap header (10 of 24 bytes)"},
+		{"short.gz", string(gzipped(t, pcapHeader(1)[:10])), "short.gz: file header at uncompressed offset 0: the file ends inside the pcap header (10 of 24 bytes)"},
+		{"bad gzip", "\x1f\x8b\x09\x00", "bad gzip: file header at offset 0: gzip: unexpected EOF"},
 		{"usb", string(pcapHeader(220)), "usb: unsupported link type 220 (USB): trace reads Ethernet, Linux cooked (SLL, SLL2) and raw IP captures"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -346,7 +349,7 @@ func TestBadFiles(t *testing.T) {
 	}
 }
 
-func gzipped(t *testing.T, b []byte) []byte {
+func gzipped(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	zw := gzip.NewWriter(&out)

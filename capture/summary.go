@@ -25,6 +25,10 @@ type Summary struct {
 	// Evicted counts handshakes and probes dropped without a verdict to
 	// stay within the bound on memory.
 	Evicted int `json:"evicted"`
+	// Unmatched counts the handshake verdicts that went out before every
+	// capture was read, to stay within the bound on memory: a later
+	// capture's view of them is reported apart.
+	Unmatched int `json:"unmatched,omitempty"`
 	// Unavailable lists the findings some captures could not give, and why.
 	Unavailable []Unavailable `json:"unavailable,omitempty"`
 	// Stopped says why reading ended: "end of input", "count",

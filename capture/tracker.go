@@ -541,7 +541,11 @@ func (t *Tracker) judge(i int32, atEnd bool) {
 	}
 	f := t.handshakeFinding(k, h, when, idle)
 	id := t.emit(f)
-	if f.Kind == HandshakeOK || atEnd {
+	// A verdict given long after the last packet (a capture file's clock
+	// jumps from packet to packet) is not remembered: a completion that
+	// late is past what a client waits for, and a SYN that comes now
+	// starts a new handshake.
+	if f.Kind == HandshakeOK || atEnd || t.now-h.last > t.linger {
 		t.hs.remove(i)
 		return
 	}

@@ -30,6 +30,7 @@ type traceOptions struct {
 	HandshakeTimeout time.Duration
 	MaxHandshakes    int
 	Verbose          bool
+	PacketBuffered   bool
 
 	filter capture.Filter
 }
@@ -83,7 +84,13 @@ points (the server's and the client's): each handshake is matched across
 them by endpoints and sequence numbers, whatever their clocks, and trace
 says where the packet was lost. With -r, --duration counts capture time.
 
--w writes the packets that passed the filter as a pcap file.
+-w writes the packets that passed the filter as a pcap file: the header at
+once, the packets at least every second (-U: each at once). Reading files,
+it writes beside the name given and renames into place at the end, also
+after Ctrl-C, so that a run that fails leaves an existing file as it was;
+it refuses to write onto a file it reads. A live capture writes the file
+in place, as tcpdump does, so that a capture killed outright keeps what it
+saw.
 
 Output is a line per finding, then a summary; -o json streams one JSON
 object per finding (handshake_ok included), then {"kind":"summary",...}.
@@ -112,6 +119,7 @@ Exit 1 when a problem was found, 0 when none, 2 on trouble.`,
 	f.DurationVar(&o.HandshakeTimeout, "handshake-timeout", capture.DefaultHandshakeTimeout, "wait at most this long without a packet for an open handshake (the wait is derived from its SYN retransmissions; the default covers Linux's SYN schedule)")
 	f.IntVar(&o.MaxHandshakes, "max-handshakes", capture.DefaultMaxHandshakes, "track at most this many handshakes at once; the oldest beyond are evicted")
 	f.BoolVarP(&o.Verbose, "verbose", "v", false, "show handshakes that worked too")
+	f.BoolVarP(&o.PacketBuffered, "packet-buffered", "U", false, "with -w, write each packet to the file as soon as it is captured")
 	return cmd
 }
 
@@ -126,6 +134,8 @@ func (o *traceOptions) validate() error {
 		return flagErrorf("--netns is for live capture (-i): a capture file is read where it lies")
 	case o.Write == "-":
 		return flagErrorf("-w - would mix the capture with the report on standard output: give a file name")
+	case o.PacketBuffered && o.Write == "":
+		return flagErrorf("-U (--packet-buffered) is for the file -w writes: give -w FILE too")
 	case o.Duration < 0:
 		return flagErrorf("--duration must not be negative")
 	case o.Count < 0:
@@ -191,27 +201,51 @@ func runTrace(ctx context.Context, o *traceOptions) error {
 		sources = append(sources, lc.Source) // closed twice: harmless
 	} else {
 		for _, path := range o.Reads {
-			var src capture.Source
+			var src *capture.FileSource
 			var err error
 			if path == "-" {
-				src, err = capture.NewFileSource("-", o.io.In)
+				src, err = capture.OpenReader(ctx, "-", o.io.In)
 			} else {
-				src, err = capture.OpenFile(path)
+				src, err = capture.OpenFile(ctx, path)
 			}
 			if err != nil {
+				if ctx.Err() != nil && errors.Is(err, context.Cause(ctx)) {
+					// Interrupted before a capture began: nothing to report.
+					return nil
+				}
 				return err
 			}
 			sources = append(sources, src)
 		}
 	}
 
-	var written *os.File
+	// Everything is checked before the file to write is touched; it is
+	// written beside its name and renamed into place at the end, so that
+	// a run that fails leaves an existing file as it was. A live capture
+	// is written in place, as tcpdump does: killed, it keeps what it saw.
+	var written *capture.OutputFile
 	if o.Write != "" {
-		f, err := os.Create(o.Write)
-		if err != nil {
-			return fmt.Errorf("creating the capture file: %w", err)
+		if _, err := capture.WriteLinkType(sources); err != nil {
+			return fmt.Errorf("-w: %w", err)
+		}
+		var inputs []capture.Input
+		for _, s := range sources {
+			if fs, ok := s.(*capture.FileSource); ok && fs.Info() != nil {
+				inputs = append(inputs, capture.Input{Name: fs.Name(), Info: fs.Info()})
+			}
+		}
+		f, err := capture.CreateOutput(o.Write, live, inputs)
+		var same *capture.SameFileError
+		switch {
+		case errors.As(err, &same):
+			return flagErrorf("-w %s: %s: give another file to write", o.Write, same)
+		case errors.Is(err, capture.ErrDirectory):
+			return flagErrorf("-w %s: a directory: give a file name", o.Write)
+		case err != nil:
+			return err
 		}
 		written = f
+		defer written.Abort()
 	}
 
 	out := bufio.NewWriterSize(o.io.Out, 64<<10)
@@ -248,12 +282,15 @@ func runTrace(ctx context.Context, o *traceOptions) error {
 	}
 	if written != nil {
 		cfg.Write = written
+		cfg.PacketBuffered = o.PacketBuffered
 	}
 	limitMemory(o.MaxHandshakes)
 	sum, runErr := capture.Run(ctx, cfg)
 	if written != nil {
-		if err := written.Close(); err != nil && runErr == nil {
-			runErr = fmt.Errorf("writing %s: %w", o.Write, err)
+		if runErr != nil && !live {
+			written.Abort()
+		} else if err := written.Commit(); err != nil && runErr == nil {
+			runErr = err
 		}
 	}
 	if sum != nil {
@@ -418,6 +455,9 @@ func (v *traceView) summary(s *capture.Summary) {
 	}
 	if s.Evicted > 0 {
 		fmt.Fprintf(w, "%s %d handshakes and probes evicted without a verdict to stay within --max-handshakes\n", v.p.yellow("warning:"), s.Evicted)
+	}
+	if s.Unmatched > 0 {
+		fmt.Fprintf(w, "%s %d handshake verdicts reported before every capture was read, to stay within --max-handshakes: their sides in later captures are reported apart\n", v.p.yellow("warning:"), s.Unmatched)
 	}
 	if s.Stopped != capture.StoppedEndOfInput && s.Stopped != capture.StoppedError {
 		fmt.Fprintf(w, "stopped: %s\n", s.Stopped)
