@@ -91,7 +91,10 @@ func TestBinary(t *testing.T) {
 	h := lab.AddHost(neightest.HostConfig{Name: "bin", Addrs: []string{"192.0.2.30/24"}})
 	h.SetNeigh(netip.MustParseAddr("192.0.2.31"), "02:00:00:00:00:31", neigh.Stale)
 	code, out, errOut = runBin(t, bin, "--netns", h.Name, "neigh")
-	if code != 0 || !strings.HasPrefix(out, "192.0.2.31\t02:00:00:00:00:31\teth0\tSTALE\t") || errOut != "" {
+	// In a pipe as on a terminal: a header, then the entry, columns apart.
+	lines := strings.Split(out, "\n")
+	if code != 0 || len(lines) < 2 || strings.Join(strings.Fields(lines[0]), " ") != "IP MAC INTERFACE STATE CONFIRMED USED UPDATED" ||
+		!strings.HasPrefix(strings.Join(strings.Fields(lines[1]), " "), "192.0.2.31 02:00:00:00:00:31 eth0 STALE ") || errOut != "" {
 		t.Errorf("neigh: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
