@@ -122,8 +122,8 @@ type Tracker struct {
 	open      int // handshakes without a verdict
 	ids       uint64
 
-	hs     *table[hsKey, handshake]
-	probes *table[probeKey, probe]
+	hs     *lru[hsKey, handshake]
+	probes *lru[probeKey, probe]
 	claims map[netip.Addr]*claim
 	macs   map[mac]addrSet
 
@@ -248,8 +248,8 @@ func NewTracker(cfg TrackerConfig) (*Tracker, error) {
 		waits:     waits,
 		probeWait: int64(min(probeWait, cfg.HandshakeTimeout)),
 		linger:    int64(max(linger, cfg.HandshakeTimeout)),
-		hs:        newTable[hsKey, handshake](firstOpen + len(waits)),
-		probes:    newTable[probeKey, probe](1),
+		hs:        newLRU[hsKey, handshake](firstOpen + len(waits)),
+		probes:    newLRU[probeKey, probe](1),
 		claims:    map[netip.Addr]*claim{},
 		macs:      map[mac]addrSet{},
 	}, nil

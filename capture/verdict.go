@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/arpdoctor/arpdoctor/internal/words"
 )
 
 // judgedWhen says what brought a handshake its verdict.
@@ -185,7 +187,7 @@ func (t *Tracker) routerReason(client netip.Addr, from, to mac) string {
 // handshakeCounts says what the handshake's packets were.
 func handshakeCounts(k hsKey, h *handshake) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s → %s: %s", k.clientAddrPort(), k.serverAddrPort(), plural(int(h.syns), "SYN", "SYNs"))
+	fmt.Fprintf(&b, "%s → %s: %s", k.clientAddrPort(), k.serverAddrPort(), words.Count(int(h.syns), "SYN", "SYNs"))
 	if h.syns > 1 {
 		fmt.Fprintf(&b, " over %s", fmtDuration(time.Duration(h.lastSYN-h.first)))
 	}
@@ -197,7 +199,7 @@ func handshakeCounts(k hsKey, h *handshake) string {
 		}
 		return b.String()
 	}
-	fmt.Fprintf(&b, ", %s", plural(int(h.synAcks), "SYN-ACK", "SYN-ACKs"))
+	fmt.Fprintf(&b, ", %s", words.Count(int(h.synAcks), "SYN-ACK", "SYN-ACKs"))
 	var to []string
 	for _, c := range h.synAckTo {
 		if c.n > 0 {
@@ -235,9 +237,9 @@ func (t *Tracker) probeFinding(k probeKey, p *probe, answeredBy mac, hasAnswer, 
 		Probes:   p.count,
 		Protocol: p.protocol,
 	}
-	what := plural(p.count, "ARP request", "ARP requests")
+	what := words.Count(p.count, "ARP request", "ARP requests")
 	if p.protocol == "ndp" {
-		what = plural(p.count, "neighbor solicitation", "neighbor solicitations")
+		what = words.Count(p.count, "neighbor solicitation", "neighbor solicitations")
 	}
 	if p.hasMAC {
 		f.MAC = p.mac.String()
@@ -308,13 +310,6 @@ func (e KernelEntry) describe() string {
 // stamp turns a capture time into a time.Time in UTC, the zone of pcap
 // files.
 func stamp(ns int64) time.Time { return time.Unix(0, ns).UTC() }
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
 
 // fmtDuration rounds a duration for reading: three significant digits or
 // so.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/arpdoctor/arpdoctor/internal/words"
 	"github.com/arpdoctor/arpdoctor/namespaces"
 	"github.com/arpdoctor/arpdoctor/neigh"
 )
@@ -146,7 +147,7 @@ func eachNetNS[T any](ctx context.Context, targets []netnsTarget, fn func(ctx co
 		case errors.As(err, &pe), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 			return nil, nil, nil, err
 		}
-		why := oneLine(err.Error())
+		why := words.OneLine(err.Error())
 		if errors.Is(err, namespaces.ErrGone) {
 			why = "gone while being read"
 		}

@@ -340,7 +340,7 @@ func eachNetNSWatch(ctx context.Context, targets []netnsTarget, fn func(context.
 		case errors.As(err, &pe):
 			return nil, nil, nil, err
 		default:
-			skipped = append(skipped, netnsSkip{NetNS: newNetNSRef(&targets[i].ns), Why: oneLine(err.Error())})
+			skipped = append(skipped, netnsSkip{NetNS: newNetNSRef(&targets[i].ns), Why: words.OneLine(err.Error())})
 		}
 	}
 	return nil, nil, skipped, nil

@@ -3,7 +3,6 @@ package commands
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -56,12 +55,6 @@ func exitCode(err error) int {
 		return se.code
 	}
 	return ExitTrouble
-}
-
-// oneLine folds an error message onto one line: errors print once, as one
-// line that says what failed and what to do.
-func oneLine(msg string) string {
-	return strings.Join(strings.Fields(msg), " ")
 }
 
 // inRange checks a duration flag against the range that makes sense for

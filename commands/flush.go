@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/arpdoctor/arpdoctor/internal/words"
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/spf13/cobra"
 )
@@ -152,7 +153,7 @@ func runFlush(ctx context.Context, o *flushOptions) error {
 		case errors.As(err, &pe), errors.As(err, &ie):
 			return err // no later pass will do better
 		case err != nil:
-			fmt.Fprintf(log, "%s flush: %s\n", now, oneLine(err.Error()))
+			fmt.Fprintf(log, "%s flush: %s\n", now, words.OneLine(err.Error()))
 		case o.Output == "json":
 			if err := writeJSON(o.io.Out, flushPass{Time: now, FlushResult: res}); err != nil {
 				return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/arpdoctor/arpdoctor/capture"
+	"github.com/arpdoctor/arpdoctor/internal/words"
 	"github.com/arpdoctor/arpdoctor/neigh"
 )
 
@@ -85,7 +86,7 @@ func privilegeHint(err error) string {
 
 // withHint adds the privilege hint to an error message.
 func withHint(err error) string {
-	msg := oneLine(err.Error())
+	msg := words.OneLine(err.Error())
 	if h := privilegeHint(err); h != "" {
 		msg = fmt.Sprintf("%s: %s", msg, h)
 	}

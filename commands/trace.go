@@ -196,7 +196,7 @@ func runTrace(ctx context.Context, o *traceOptions) error {
 		defer lc.Close()
 		host = lc.Host
 		if lc.HostErr != nil {
-			fmt.Fprintf(o.io.ErrOut, "arpdoctor: warning: findings will not show the kernel's neighbor entries: %s\n", oneLine(lc.HostErr.Error()))
+			fmt.Fprintf(o.io.ErrOut, "arpdoctor: warning: findings will not show the kernel's neighbor entries: %s\n", words.OneLine(lc.HostErr.Error()))
 		}
 		sources = append(sources, lc.Source) // closed twice: harmless
 	} else {

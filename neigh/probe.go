@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/arpdoctor/arpdoctor/internal/words"
 )
 
 // Verdict says what probing found out about a cached entry.
@@ -201,7 +202,7 @@ func (c *Client) Probe(ctx context.Context, entries []Entry, o ProbeOptions) ([]
 				return nil, err
 			}
 			for _, i := range idx {
-				results[i].Verdict, results[i].Unprobed = VerdictUnprobed, oneLine(err)
+				results[i].Verdict, results[i].Unprobed = VerdictUnprobed, words.OneLine(err.Error())
 			}
 			continue
 		}
@@ -245,8 +246,6 @@ func (c *Client) Probe(ctx context.Context, entries []Entry, o ProbeOptions) ([]
 	}
 	return results, c.fillAfter(results)
 }
-
-func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
 
 // runProbes sends the requests for the entries idx on one prober and
 // collects the answers into results.

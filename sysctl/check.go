@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/arpdoctor/arpdoctor/internal/words"
 )
 
 // Result is one rule's verdict on one value.
@@ -199,7 +201,7 @@ func (e *evaluation) interfacesInstead(res *Result, r *Rule, k Key) {
 			res.Value, leaf, r.Expect.Value, strings.Join(e.s.Interfaces, ", "), r.good())
 	case len(lacking) > 0:
 		res.Message = fmt.Sprintf("want %s (%s %s not): %s", r.Expect.want(),
-			strings.Join(lacking, ", "), plural(len(lacking), "does", "do"), r.Why)
+			strings.Join(lacking, ", "), words.Plural(len(lacking), "does", "do"), r.Why)
 	}
 }
 
@@ -356,7 +358,7 @@ func checkTableUsage(f ipFamily) func(*evaluation, *Rule) []Result {
 		}
 		if int64(t.Entries)*2 <= limit {
 			res.Status = StatusOK
-			res.Message = fmt.Sprintf("%d %s (not PERMANENT), at most half of gc_thresh3 %d", t.Entries, plural(t.Entries, "entry", "entries"), limit)
+			res.Message = fmt.Sprintf("%d %s (not PERMANENT), at most half of gc_thresh3 %d", t.Entries, words.Plural(t.Entries, "entry", "entries"), limit)
 			return []Result{res}
 		}
 		res.Status = r.Severity
@@ -392,18 +394,11 @@ func checkCounter(f ipFamily, counter string) func(*evaluation, *Rule) []Result 
 			res.Message = "no collection had to be forced since boot"
 		case counter == "table_fulls":
 			res.Status = r.Severity
-			res.Message = fmt.Sprintf("want 0: the table was full %d %s since boot and refused new neighbors (\"neighbour table overflow\"); raise gc_thresh3", n, plural(int(min(n, 2)), "time", "times"))
+			res.Message = fmt.Sprintf("want 0: the table was full %d %s since boot and refused new neighbors (\"neighbour table overflow\"); raise gc_thresh3", n, words.Plural(int(min(n, 2)), "time", "times"))
 		default:
 			res.Status = r.Severity
-			res.Message = fmt.Sprintf("want 0: the kernel had to force a collection %d %s since boot, as the table passed gc_thresh2 or gc_thresh3: it runs close to full", n, plural(int(min(n, 2)), "time", "times"))
+			res.Message = fmt.Sprintf("want 0: the kernel had to force a collection %d %s since boot, as the table passed gc_thresh2 or gc_thresh3: it runs close to full", n, words.Plural(int(min(n, 2)), "time", "times"))
 		}
 		return []Result{res}
 	}
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

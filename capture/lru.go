@@ -2,7 +2,7 @@ package capture
 
 import "hash/maphash"
 
-// table is a hash table whose entries live in chunks of a slice and sit on
+// lru is a hash table whose entries live in chunks of a slice and sit on
 // one of a few lists ordered by last use, so that the oldest entry of a
 // list is found at once: for verdicts after a timeout, and for eviction
 // when the table is full.
@@ -13,7 +13,7 @@ import "hash/maphash"
 // so a full table never briefly needs twice its size; and its index is a
 // bucket array of int32 chained through the entries, where a Go map would
 // keep a second copy of every key.
-type table[K comparable, V any] struct {
+type lru[K comparable, V any] struct {
 	seed    maphash.Seed
 	buckets []int32 // first entry of each bucket's chain; len is a power of two
 	chunks  [][]slot[K, V]
@@ -39,8 +39,8 @@ const (
 	chunkSize       = 1 << chunkBits
 )
 
-func newTable[K comparable, V any](lists int) *table[K, V] {
-	t := &table[K, V]{seed: maphash.MakeSeed(), lists: make([]list, lists)}
+func newLRU[K comparable, V any](lists int) *lru[K, V] {
+	t := &lru[K, V]{seed: maphash.MakeSeed(), lists: make([]list, lists)}
 	for i := range t.lists {
 		t.lists[i] = list{head: none, tail: none}
 	}
@@ -56,18 +56,18 @@ func newBuckets(n int) []int32 {
 	return b
 }
 
-func (t *table[K, V]) slot(i int32) *slot[K, V] {
+func (t *lru[K, V]) slot(i int32) *slot[K, V] {
 	return &t.chunks[i>>chunkBits][i&(chunkSize-1)]
 }
 
-func (t *table[K, V]) bucket(k K) *int32 {
+func (t *lru[K, V]) bucket(k K) *int32 {
 	return &t.buckets[maphash.Comparable(t.seed, k)&uint64(len(t.buckets)-1)]
 }
 
-func (t *table[K, V]) len() int { return t.count }
+func (t *lru[K, V]) len() int { return t.count }
 
 // get returns the entry for k, or none.
-func (t *table[K, V]) get(k K) int32 {
+func (t *lru[K, V]) get(k K) int32 {
 	if t.count == 0 {
 		return none
 	}
@@ -79,13 +79,13 @@ func (t *table[K, V]) get(k K) int32 {
 	return none
 }
 
-func (t *table[K, V]) val(i int32) *V     { return &t.slot(i).val }
-func (t *table[K, V]) key(i int32) K      { return t.slot(i).key }
-func (t *table[K, V]) listOf(i int32) int { return int(t.slot(i).list) }
+func (t *lru[K, V]) val(i int32) *V     { return &t.slot(i).val }
+func (t *lru[K, V]) key(i int32) K      { return t.slot(i).key }
+func (t *lru[K, V]) listOf(i int32) int { return int(t.slot(i).list) }
 
 // insert adds k, which must not be in the table, with a zero value at the
 // tail of list l.
-func (t *table[K, V]) insert(k K, l int) int32 {
+func (t *lru[K, V]) insert(k K, l int) int32 {
 	if t.count >= len(t.buckets) {
 		t.rehash(2 * len(t.buckets))
 	}
@@ -111,7 +111,7 @@ func (t *table[K, V]) insert(k K, l int) int32 {
 }
 
 // rehash spreads the entries over n buckets.
-func (t *table[K, V]) rehash(n int) {
+func (t *lru[K, V]) rehash(n int) {
 	t.buckets = newBuckets(n)
 	for i := range t.n {
 		if s := t.slot(i); s.list >= 0 {
@@ -122,13 +122,13 @@ func (t *table[K, V]) rehash(n int) {
 }
 
 // touch moves entry i to the tail of list l.
-func (t *table[K, V]) touch(i int32, l int) {
+func (t *lru[K, V]) touch(i int32, l int) {
 	t.unlink(i)
 	t.link(i, l)
 }
 
 // remove deletes entry i.
-func (t *table[K, V]) remove(i int32) {
+func (t *lru[K, V]) remove(i int32) {
 	t.unlink(i)
 	s := t.slot(i)
 	for p := t.bucket(s.key); *p != none; p = &t.slot(*p).chain {
@@ -144,9 +144,9 @@ func (t *table[K, V]) remove(i int32) {
 }
 
 // oldest returns the head of list l, or none.
-func (t *table[K, V]) oldest(l int) int32 { return t.lists[l].head }
+func (t *lru[K, V]) oldest(l int) int32 { return t.lists[l].head }
 
-func (t *table[K, V]) link(i int32, l int) {
+func (t *lru[K, V]) link(i int32, l int) {
 	s := t.slot(i)
 	ls := &t.lists[l]
 	s.list = int8(l)
@@ -159,7 +159,7 @@ func (t *table[K, V]) link(i int32, l int) {
 	ls.tail = i
 }
 
-func (t *table[K, V]) unlink(i int32) {
+func (t *lru[K, V]) unlink(i int32) {
 	s := t.slot(i)
 	ls := &t.lists[s.list]
 	if s.prev != none {

@@ -8,9 +8,9 @@ import (
 // The table against a map and a slice that keep the same entries and
 // orders, through random inserts, touches and removals that make it grow
 // and reuse entries.
-func TestTable(t *testing.T) {
+func TestLRU(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	tab := newTable[int, int](2)
+	tab := newLRU[int, int](2)
 	want := map[int]int{} // key → value
 	order := [2][]int{}   // keys by list, oldest first
 	drop := func(l, k int) {
