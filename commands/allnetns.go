@@ -20,7 +20,12 @@ type netnsTarget struct {
 // discoverNetNS finds every network namespace of the machine, under
 // procRoot.
 func discoverNetNS(ctx context.Context, procRoot string) ([]netnsTarget, []namespaces.Note, error) {
-	res, err := namespaces.Discover(ctx, namespaces.Options{ProcRoot: procRoot})
+	return discoverWith(ctx, namespaces.Options{ProcRoot: procRoot})
+}
+
+// discoverWith finds the namespaces that opts says where to look for.
+func discoverWith(ctx context.Context, opts namespaces.Options) ([]netnsTarget, []namespaces.Note, error) {
+	res, err := namespaces.Discover(ctx, opts)
 	if err != nil {
 		return nil, nil, err
 	}

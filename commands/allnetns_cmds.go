@@ -473,15 +473,10 @@ func runDoctorAll(ctx context.Context, o *doctorOptions) error {
 	} else {
 		err = renderAllNetNS(o.io.Out, rep, doctorView{p: palette{on: o.color}, width: o.termWidth()})
 	}
-	switch {
-	case err != nil:
+	if err != nil {
 		return err
-	case !rep.OK:
-		return ErrProblems
-	case !rep.Complete:
-		return errIncomplete
 	}
-	return nil
+	return reportOutcome(rep.OK, rep.Complete)
 }
 
 func renderAllNetNS(w io.Writer, rep *allNetNSReport, dv doctorView) error {

@@ -34,22 +34,8 @@ func labOnly(t *testing.T, nss ...*neightest.Namespace) seams {
 	}
 	s := kernelSeams()
 	s.discover = func(ctx context.Context, _ string) ([]netnsTarget, []namespaces.Note, error) {
-		res, err := namespaces.Discover(ctx, namespaces.Options{ProcRoot: t.TempDir(), NamedDirs: []string{dir},
+		return discoverWith(ctx, namespaces.Options{ProcRoot: t.TempDir(), NamedDirs: []string{dir},
 			BindDirs: []string{}, SkipMounts: true})
-		if err != nil {
-			return nil, nil, err
-		}
-		out := make([]netnsTarget, len(res.Namespaces))
-		for i, ns := range res.Namespaces {
-			out[i] = netnsTarget{ns: ns, open: func() (neighClient, error) {
-				c, err := ns.Open()
-				if err != nil {
-					return nil, err
-				}
-				return c, nil
-			}}
-		}
-		return out, res.Notes, nil
 	}
 	return s
 }

@@ -125,12 +125,19 @@ func runDoctor(ctx context.Context, o *doctorOptions) error {
 	} else {
 		err = doctorView{rep: rep, p: palette{on: o.color}, width: o.termWidth()}.render(o.io.Out)
 	}
-	switch {
-	case err != nil:
+	if err != nil {
 		return err
-	case !rep.OK:
+	}
+	return reportOutcome(rep.OK, rep.Complete)
+}
+
+// reportOutcome is how a report ends: ErrProblems when it found a problem,
+// errIncomplete when it found none but could not run every check.
+func reportOutcome(ok, complete bool) error {
+	switch {
+	case !ok:
 		return ErrProblems
-	case !rep.Complete:
+	case !complete:
 		return errIncomplete
 	}
 	return nil

@@ -211,23 +211,36 @@ func renderFixFile(profile string, settings []Setting) string {
 // readFile reads a regular file of the tree, within a config file's
 // bounds.
 func (t *treeRoot) readFile(name string) ([]byte, error) {
-	f, err := t.open(name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	f, err := t.openRegular(name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, &SpecialFileError{Path: name, Kind: fileKind(fi.Mode())}
-	}
 	b, err := io.ReadAll(&limitedReader{r: f, left: MaxFileBytes + 1})
 	if errors.Is(err, errTooBig) {
 		return nil, &LimitError{File: name, Limit: MaxFileBytes, Unit: "bytes"}
 	}
 	return b, err
+}
+
+// openRegular opens a file of the tree for reading, refusing anything but
+// a regular file: a FIFO or a device in its place would block or never
+// end. It does not block on opening either.
+func (t *treeRoot) openRegular(name string) (*os.File, error) {
+	f, err := t.open(name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, &SpecialFileError{Path: name, Kind: fileKind(fi.Mode())}
+	}
+	return f, nil
 }
 
 // FileWriteError says the file fix writes could not be written. Errors

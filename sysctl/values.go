@@ -419,19 +419,11 @@ func (s *Snapshot) readProc(t *treeRoot, k Key) {
 // readValue reads a key's file, which must be a regular file as every one
 // of /proc/sys is: under a tree, a FIFO in its place would block.
 func (t *treeRoot) readValue(k Key) ([]byte, error) {
-	name := "/proc/sys/" + k.Path()
-	f, err := t.open(name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	f, err := t.openRegular("/proc/sys/" + k.Path())
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, &SpecialFileError{Path: name, Kind: fileKind(fi.Mode())}
-	}
 	return io.ReadAll(io.LimitReader(f, maxValueLen))
 }
 
