@@ -89,7 +89,7 @@ func TestAllNetNSFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"--all-netns", "--netns", "blue", "neigh"}, "arpdoctor: --netns and --all-netns exclude each other (see 'arpdoctor neigh --help')\n"},
-		{[]string{"--all-netns", "trace", "-i", "eth0"}, "arpdoctor: arpdoctor trace does not take --all-netns (see 'arpdoctor trace --help')\n"},
+		{[]string{"--all-netns", "trace", "-i", "eth0"}, "arpdoctor: trace does not take --all-netns (see 'arpdoctor trace --help')\n"},
 		{[]string{"--all-netns", "flush"}, "arpdoctor: flush needs a selector: -i IF, --ip IP|CIDR, --state STATE, --only-wrong, or --all (see 'arpdoctor flush --help')\n"},
 		{[]string{"--all-netns", "doctor", "--trace", "5s"}, "arpdoctor: --trace watches one namespace's interface: give --netns instead of --all-netns (see 'arpdoctor doctor --help')\n"},
 	} {

@@ -82,16 +82,20 @@ listens in its own.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Profile, "profile", exporter.DefaultProfile, "export the rules of this sysctl `PROFILE`: cloud, kubernetes or none")
-	f.StringArrayVar(&o.TraceInterfaces, "trace-interface", nil, "trace handshakes and ARP/NDP passively on this `INTERFACE` (repeatable; needs CAP_NET_RAW)")
+	o.Profile = exporter.DefaultProfile
+	f.Var(namedValue{&o.Profile, "PROFILE"}, "profile", "export the rules of this sysctl profile: cloud, kubernetes or none")
+	f.Var(&namedList{p: &o.TraceInterfaces, name: "INTERFACE"}, "trace-interface", "trace handshakes and ARP/NDP passively on this interface (repeatable; needs CAP_NET_RAW)")
 	f.DurationVar(&o.VerifyInterval, "verify-interval", 0, "probe the entries in use this often (at least 10s; 0 turns it off; needs CAP_NET_RAW)")
 	f.IntVar(&o.VerifyMaxEntries, "verify-max-entries", exporter.DefaultVerifyMaxEntries, "probe at most this many entries a round; a larger table is covered in turn")
 	f.IntVar(&o.MaxInterfaces, "max-interfaces", exporter.DefaultMaxInterfaces, `give this many interfaces series of their own in each metric, the rest interface="other"; 0 for every interface`)
-	f.StringArrayVar(&o.ListenAddresses, "web.listen-address", []string{defaultExporterAddress}, "listen on this `ADDRESS` (repeatable)")
-	f.StringVar(&o.TelemetryPath, "web.telemetry-path", "/metrics", "serve the metrics at this `PATH`")
-	f.StringVar(&o.WebConfigFile, "web.config.file", "", "web configuration `FILE` for TLS and basic auth (the exporter-toolkit's format)")
-	f.StringVar(&o.LogLevel, "log.level", "info", "log `LEVEL`: debug, info, warn or error")
-	f.StringVar(&o.LogFormat, "log.format", "logfmt", "log `FORMAT`: logfmt or json")
+	o.ListenAddresses = []string{defaultExporterAddress}
+	f.Var(&namedList{p: &o.ListenAddresses, name: "ADDRESS"}, "web.listen-address", "listen on this address (repeatable)")
+	o.TelemetryPath = "/metrics"
+	f.Var(namedValue{&o.TelemetryPath, "PATH"}, "web.telemetry-path", "serve the metrics at this path")
+	f.Var(namedValue{&o.WebConfigFile, "FILE"}, "web.config.file", "web configuration file for TLS and basic auth (the exporter-toolkit's format)")
+	o.LogLevel, o.LogFormat = "info", "logfmt"
+	f.Var(namedValue{&o.LogLevel, "LEVEL"}, "log.level", "log level: debug, info, warn or error")
+	f.Var(namedValue{&o.LogFormat, "FORMAT"}, "log.format", "log format: logfmt or json")
 	return cmd
 }
 

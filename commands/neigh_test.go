@@ -177,7 +177,7 @@ func TestNeighErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--netns", "arpdt-absent", "neigh"}, `arpdoctor: network namespace "arpdt-absent" not found: no /run/netns/arpdt-absent (` + "`ip netns list`" + ` shows the names)`},
-		{[]string{"neigh", "-o", "yaml"}, "arpdoctor: arpdoctor neigh does not support -o yaml (want table, wide, json) (see 'arpdoctor neigh --help')"},
+		{[]string{"neigh", "-o", "yaml"}, "arpdoctor: neigh does not print -o yaml (want table, wide, json) (see 'arpdoctor neigh --help')"},
 		{[]string{"neigh", "--color", "sometimes"}, `arpdoctor: invalid --color "sometimes" (want auto, always or never) (see 'arpdoctor neigh --help')`},
 		{[]string{"neigh", "--ip", "not-an-ip"}, `arpdoctor: --ip: invalid IP address "not-an-ip": want an address or CIDR such as 192.0.2.0/24 (see 'arpdoctor neigh --help')`},
 		{[]string{"neigh", "--bogus"}, "arpdoctor: unknown flag: --bogus (see 'arpdoctor neigh --help')"},

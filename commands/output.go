@@ -212,3 +212,32 @@ func writeJSONArray[T any, P interface {
 	bw.WriteString("]\n")
 	return bw.Flush()
 }
+
+// namedValue is a string flag whose value's name shows in help
+// ("--netns NAME|PATH"), without the backquotes pflag reads it from: those
+// would show raw in the descriptions that shell completion prints.
+type namedValue struct {
+	p    *string
+	name string
+}
+
+func (v namedValue) String() string     { return *v.p }
+func (v namedValue) Set(s string) error { *v.p = s; return nil }
+func (v namedValue) Type() string       { return v.name }
+
+// namedList is namedValue for a repeatable flag.
+type namedList struct {
+	p    *[]string
+	name string
+	set  bool
+}
+
+func (v *namedList) String() string { return strings.Join(*v.p, ",") }
+func (v *namedList) Set(s string) error {
+	if !v.set {
+		*v.p, v.set = nil, true // the first use replaces the default
+	}
+	*v.p = append(*v.p, s)
+	return nil
+}
+func (v *namedList) Type() string { return v.name }

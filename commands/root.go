@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -87,15 +88,24 @@ input, missing privilege, missing interface).`,
 	root.SetOut(ios.Out)
 	root.SetErr(ios.ErrOut)
 	root.SetIn(ios.In)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &FlagError{Err: err} })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		// "sysctl chek --config": the word before the flag is the
+		// mistake, as without the flag.
+		if args := c.Flags().Args(); c.HasAvailableSubCommands() && len(args) > 0 {
+			return unknownCommand(c, args[0])
+		}
+		return &FlagError{Err: err}
+	})
 
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.NetNS, "netns", "", "work in network namespace `NAME|PATH`: a name under /run/netns (as ip -n takes it) or a path such as /proc/PID/ns/net")
-	pf.StringVarP(&g.Output, "output", "o", "", "output `FORMAT`: table (the default), wide or json; some commands have others")
-	pf.StringVar(&g.Color, "color", "auto", "color `WHEN`: auto (on a terminal, unless NO_COLOR is set), always or never")
+	pf.Var(namedValue{&g.NetNS, "NAME|PATH"}, "netns", "work in this network namespace: a name under /run/netns (as ip -n takes it) or a path such as /proc/PID/ns/net")
+	pf.VarP(namedValue{&g.Output, "FORMAT"}, "output", "o", "output format: table by default; each command's help lists the ones it prints")
+	g.Color = "auto"
+	pf.Var(namedValue{&g.Color, "WHEN"}, "color", "color: auto (on a terminal, unless NO_COLOR is set), always or never")
 	pf.BoolVar(&g.NoHeaders, "no-headers", false, "print tables without their header line, for scripts")
 	pf.BoolVarP(&g.AllNetNS, "all-netns", "A", false, "every network namespace of the machine, each attributed to its container or pod (neigh, verify, flush, watch, doctor)")
-	pf.StringVar(&g.ProcRoot, "proc-root", "/proc", "where the machine's /proc is, for --all-netns (from a container: the node's, e.g. /host/proc)")
+	g.ProcRoot = "/proc"
+	pf.Var(namedValue{&g.ProcRoot, "PATH"}, "proc-root", "where the machine's /proc is, for --all-netns (from a container: the node's, e.g. /host/proc)")
 
 	root.AddCommand(
 		newNeighCmd(g, nil),
@@ -109,7 +119,14 @@ input, missing privilege, missing interface).`,
 		newVersionCmd(g),
 	)
 	registerCompletions(root, g)
+	describeOutputs(root)
 	return root
+}
+
+// commandName is a command's path without the program's name, for
+// messages that the program's name already begins.
+func commandName(cmd *cobra.Command) string {
+	return strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
 }
 
 // tableStyle is how this run prints tables.
@@ -140,11 +157,11 @@ func (g *globalOptions) resolve(cmd *cobra.Command) error {
 		g.Output = formats[0]
 	}
 	if !slices.Contains(formats, g.Output) {
-		return flagErrorf("%s does not support -o %s (want %s)", cmd.CommandPath(), g.Output, strings.Join(formats, ", "))
+		return flagErrorf("%s does not print -o %s (want %s)", commandName(cmd), g.Output, strings.Join(formats, ", "))
 	}
 	if g.AllNetNS {
 		if cmd.Annotations[allNetNSAnnotation] == "" {
-			return flagErrorf("%s does not take --all-netns", cmd.CommandPath())
+			return flagErrorf("%s does not take --all-netns", commandName(cmd))
 		}
 		if g.NetNS != "" {
 			return flagErrorf("--netns and --all-netns exclude each other")
@@ -179,7 +196,7 @@ func mainWith(ctx context.Context, ios *IOStreams, s seams, args []string) int {
 	if err == nil || errors.Is(err, ErrProblems) || errors.As(err, &se) {
 		return exitCode(err)
 	}
-	msg := withHint(err)
+	msg := cobraSuggestion.ReplaceAllString(withHint(err), `; did you mean "$1"?`)
 	var fe *FlagError
 	if errors.As(err, &fe) || isUsageError(err) {
 		msg += fmt.Sprintf(" (see '%s --help')", cmd.CommandPath())
@@ -188,9 +205,42 @@ func mainWith(ctx context.Context, ios *IOStreams, s seams, args []string) int {
 	return exitCode(err)
 }
 
+// cobraSuggestion is how cobra words a suggestion, folded onto one line.
+var cobraSuggestion = regexp.MustCompile(` Did you mean this\? (\S+)`)
+
 // isUsageError recognises the argument errors cobra makes itself.
 func isUsageError(err error) bool {
 	msg := err.Error()
 	return strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "accepts ") ||
 		strings.Contains(msg, "arg(s)")
+}
+
+// unknownCommand is cobra's own error for a word that names no
+// subcommand, with its suggestions.
+func unknownCommand(c *cobra.Command, word string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", word, c.CommandPath())
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2 // as cobra's own suggestions
+	}
+	if s := c.SuggestionsFor(word); len(s) > 0 {
+		msg += fmt.Sprintf("; did you mean %q?", s[0])
+	}
+	return &FlagError{Err: errors.New(msg)}
+}
+
+// describeOutputs ends each command's help with the output formats it
+// prints, the first being its default.
+func describeOutputs(root *cobra.Command) {
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		if a := c.Annotations[outputsAnnotation]; a != "" && c.Long != "" {
+			formats := strings.Split(a, ",")
+			formats[0] += " (the default)"
+			c.Long += "\n\nOutput formats (-o): " + strings.Join(formats, ", ") + "."
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
 }

@@ -300,7 +300,7 @@ func TestTraceErrors(t *testing.T) {
 			func(out string) bool {
 				return strings.Contains(out, "problem synack_to_wrong_mac:") && strings.Contains(out, "summary: ")
 			}},
-		{[]string{"trace", "-r", cut, "-o", "wide"}, "arpdoctor: arpdoctor trace does not support -o wide (want table, json) (see 'arpdoctor trace --help')", nil},
+		{[]string{"trace", "-r", cut, "-o", "wide"}, "arpdoctor: trace does not print -o wide (want table, json) (see 'arpdoctor trace --help')", nil},
 		{[]string{"--netns", "arpdt-absent", "trace", "-i", "eth0"}, `arpdoctor: network namespace "arpdt-absent" not found: no /run/netns/arpdt-absent (` + "`ip netns list`" + ` shows the names)`, nil},
 	}
 	for _, tt := range tests {
