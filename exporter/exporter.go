@@ -58,6 +58,22 @@ type Config struct {
 	FlipWindow time.Duration
 	// Root is where /proc is: "/" (or "") on a running machine.
 	Root string
+	// AllNetNS also reads the neighbor table of every network namespace of
+	// the machine, rediscovered every NetNSInterval, into
+	// arpdoctor_netns_neighbor_entries. The other metrics stay those of
+	// NetNS.
+	AllNetNS bool
+	// ProcRoot is the machine's proc filesystem the namespaces are
+	// discovered under (see namespaces.Options); "" is /proc.
+	ProcRoot string
+	// Discover finds the namespaces; nil is DiscoverNetNS under ProcRoot.
+	Discover func(ctx context.Context) ([]NetNS, error)
+	// NetNSInterval spaces the rounds over every namespace; 0 is
+	// DefaultNetNSInterval.
+	NetNSInterval time.Duration
+	// MaxNetNS is how many namespaces keep series of their own; 0 is
+	// DefaultMaxNetNS, negative keeps every one with something to report.
+	MaxNetNS int
 	// Version and Revision label arpdoctor_build_info.
 	Version, Revision string
 	// Logger receives a line per finding and the collectors' failures;
@@ -83,6 +99,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.Root == "" {
 		c.Root = "/"
+	}
+	if c.ProcRoot == "" {
+		c.ProcRoot = "/proc"
+	}
+	if c.NetNSInterval <= 0 {
+		c.NetNSInterval = DefaultNetNSInterval
+	}
+	if c.MaxNetNS == 0 {
+		c.MaxNetNS = DefaultMaxNetNS
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -229,6 +254,15 @@ func newExporter(cfg Config, src sources) *Exporter {
 		v := &verifyCollector{e: e}
 		e.collectors = append(e.collectors, v)
 		e.background = append(e.background, v.run)
+	}
+	if cfg.AllNetNS {
+		discover := cfg.Discover
+		if discover == nil {
+			discover = func(ctx context.Context) ([]NetNS, error) { return DiscoverNetNS(ctx, cfg.ProcRoot) }
+		}
+		n := &netnsCollector{e: e, discover: discover, max: cfg.MaxNetNS}
+		e.collectors = append(e.collectors, n)
+		e.background = append(e.background, n.run)
 	}
 	return e
 }
