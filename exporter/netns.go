@@ -194,12 +194,10 @@ func (c *netnsCollector) run(ctx context.Context) {
 			c.e.log.Error("reading the network namespaces failed", "err", err)
 		}
 		c.mu.Lock()
-		if r != nil {
-			// Namespaces gone since the last round are gone from the
-			// metrics with it.
-			c.last = r
-		}
-		c.lastErr = err
+		// Namespaces gone since the last round are gone from the metrics
+		// with it; a round that could not even discover them leaves none,
+		// rather than the last round's series going stale.
+		c.last, c.lastErr = r, err
 		c.mu.Unlock()
 		select {
 		case <-ctx.Done():

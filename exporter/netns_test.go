@@ -16,6 +16,7 @@ import (
 // tables open.
 type fakeMachine struct {
 	mu     sync.Mutex
+	err    error                  // of the discovery
 	tables map[string]*fakeKernel // by label
 	gone   map[string]bool        // discovered, gone when opened
 	broken map[string]bool        // discovered, fail to open
@@ -26,6 +27,9 @@ type fakeMachine struct {
 func (m *fakeMachine) discover(context.Context) ([]NetNS, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.err != nil {
+		return nil, m.err
+	}
 	var out []NetNS
 	add := func(label string) {
 		out = append(out, NetNS{Label: label, Open: func() (NetNSTable, error) {
@@ -77,10 +81,7 @@ func (c *netnsCollector) roundNow(t *testing.T) {
 	t.Helper()
 	r, err := c.round(context.Background())
 	c.mu.Lock()
-	if r != nil {
-		c.last = r
-	}
-	c.lastErr = err
+	c.last, c.lastErr = r, err
 	c.mu.Unlock()
 }
 
@@ -206,6 +207,19 @@ arpdoctor_collector_success{collector="table"} 1
 # TYPE arpdoctor_netns_neighbor_entries gauge
 arpdoctor_netns_neighbor_entries{family="inet",netns="ok",state="FAILED"} 1
 `, "arpdoctor_collector_success", "arpdoctor_netns_neighbor_entries")
+
+	// A discovery that fails leaves no series behind to go stale.
+	m.err = errors.New("reading /proc: permission denied")
+	c.roundNow(t)
+	compare(t, e, `
+# HELP arpdoctor_collector_success 1 when the collector succeeded in this scrape, else 0.
+# TYPE arpdoctor_collector_success gauge
+arpdoctor_collector_success{collector="events"} 1
+arpdoctor_collector_success{collector="neighbor"} 1
+arpdoctor_collector_success{collector="netns"} 0
+arpdoctor_collector_success{collector="settings"} 0
+arpdoctor_collector_success{collector="table"} 1
+`, "arpdoctor_collector_success", "arpdoctor_netns_neighbor_entries", "arpdoctor_netns_discovered")
 }
 
 // TestNetNSLabel: the machine's own namespace is "host", the others go by
