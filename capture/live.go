@@ -26,6 +26,10 @@ type LiveConfig struct {
 	// Filter is attached to the socket, so that the kernel drops what the
 	// tracker does not need before it is copied.
 	Filter Filter
+	// IdleTick is how long a read waits for a packet before it returns
+	// ErrTimeoutExpired, which is when verdicts come on a quiet link; 0 is
+	// 200 ms. A longer tick wakes a long-running capture less often.
+	IdleTick time.Duration
 }
 
 // idleTick is how long a live read waits for a packet before it returns
@@ -52,8 +56,9 @@ const (
 // which keeps its descriptor to itself and starts receiving from every
 // interface, unfiltered, before it binds and filters.
 type LiveSource struct {
-	fd     int
-	ifname string
+	fd       int
+	ifname   string
+	idleTick time.Duration
 	// wake is an eventfd that Stop signals; mu keeps Stop, which may come
 	// from any goroutine, from writing to it once Close has closed it.
 	mu      sync.Mutex
@@ -85,7 +90,10 @@ func OpenLive(cfg LiveConfig) (*LiveSource, error) {
 		return nil, err
 	}
 	defer ns.Close()
-	s := &LiveSource{ifname: cfg.Interface, fd: -1, wake: -1}
+	s := &LiveSource{ifname: cfg.Interface, fd: -1, wake: -1, idleTick: cfg.IdleTick}
+	if s.idleTick <= 0 {
+		s.idleTick = idleTick
+	}
 	// The socket is made inside the namespace and stays there, first of
 	// all, so that a missing privilege is named before anything else.
 	// Protocol 0: it receives nothing until it is bound, after the filter
@@ -215,7 +223,7 @@ func (s *LiveSource) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 			continue
 		}
 		fds[0].Revents, fds[1].Revents = 0, 0
-		n, err := unix.Poll(fds, int(idleTick/time.Millisecond))
+		n, err := unix.Poll(fds, int(s.idleTick/time.Millisecond))
 		switch {
 		case errors.Is(err, unix.EINTR):
 		case err != nil:

@@ -22,6 +22,10 @@ import (
 // Prometheus's list of default port allocations (9876 is Sachet's).
 const defaultExporterAddress = ":9877"
 
+// minRediscoverInterval bounds the cost of --all-netns: each round opens
+// every namespace of the machine once.
+const minRediscoverInterval = 5 * time.Second
+
 // minVerifyInterval keeps active verification a background trickle: each
 // round sends an ARP request or neighbor solicitation per entry probed.
 const minVerifyInterval = 10 * time.Second
@@ -33,6 +37,8 @@ type exporterOptions struct {
 	VerifyInterval   time.Duration
 	VerifyMaxEntries int
 	MaxInterfaces    int
+	MaxNetNS         int
+	RediscoverEvery  time.Duration
 	ListenAddresses  []string
 	TelemetryPath    string
 	WebConfigFile    string
@@ -69,11 +75,18 @@ JSON at /findings. docs/exporter.md lists every metric.
 
 --web.config.file takes the exporter-toolkit's web configuration (TLS,
 basic auth). With --netns the exporter reads that network namespace and
-listens in its own.`,
+listens in its own. With --all-netns it reads its own namespace as without
+it, and every --rediscover-interval also finds every network namespace of
+the machine (under --proc-root) and counts each one's entries by state,
+labelled with its pod, container or name: the --max-netns namespaces with
+the most STALE, INCOMPLETE or FAILED entries get series of their own, the
+rest are summed into netns="other".`,
 		Example: `  arpdoctor exporter
   arpdoctor exporter --trace-interface eth0 --verify-interval 5m
-  arpdoctor --netns blue exporter --web.listen-address 127.0.0.1:9877 --log.format json`,
-		Args: cobra.NoArgs,
+  arpdoctor --netns blue exporter --web.listen-address 127.0.0.1:9877 --log.format json
+  arpdoctor --all-netns --proc-root /host/proc exporter --trace-interface eth0`,
+		Args:        cobra.NoArgs,
+		Annotations: allNetNS(map[string]string{}),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.validate(); err != nil {
 				return err
@@ -88,6 +101,8 @@ listens in its own.`,
 	f.DurationVar(&o.VerifyInterval, "verify-interval", 0, "probe the entries in use this often (at least 10s; 0 turns it off; needs CAP_NET_RAW)")
 	f.IntVar(&o.VerifyMaxEntries, "verify-max-entries", exporter.DefaultVerifyMaxEntries, "probe at most this many entries a round; a larger table is covered in turn")
 	f.IntVar(&o.MaxInterfaces, "max-interfaces", exporter.DefaultMaxInterfaces, `give this many interfaces series of their own in each metric, the rest interface="other"; 0 for every interface`)
+	f.IntVar(&o.MaxNetNS, "max-netns", exporter.DefaultMaxNetNS, "with --all-netns, give this many namespaces series of their own, the rest netns=\"other\"; 0 for every namespace with something to report")
+	f.DurationVar(&o.RediscoverEvery, "rediscover-interval", exporter.DefaultNetNSInterval, "with --all-netns, find and read every namespace this often (at least 5s)")
 	o.ListenAddresses = []string{defaultExporterAddress}
 	f.Var(&namedList{p: &o.ListenAddresses, name: "ADDRESS"}, "web.listen-address", "listen on this address (repeatable)")
 	o.TelemetryPath = "/metrics"
@@ -115,6 +130,10 @@ func (o *exporterOptions) validate() error {
 		return flagErrorf("--verify-max-entries must be at least 1")
 	case o.MaxInterfaces < 0:
 		return flagErrorf("--max-interfaces must not be negative")
+	case o.MaxNetNS < 0:
+		return flagErrorf("--max-netns must not be negative")
+	case o.RediscoverEvery < minRediscoverInterval:
+		return flagErrorf("--rediscover-interval %s: want at least %s", o.RediscoverEvery, minRediscoverInterval)
 	case len(o.ListenAddresses) == 0:
 		return flagErrorf("--web.listen-address: give an address to listen on")
 	case !strings.HasPrefix(o.TelemetryPath, "/") || o.TelemetryPath == "/" || o.TelemetryPath == exporter.FindingsPath:
@@ -160,6 +179,20 @@ func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, ho))
 }
 
+// discoverForExporter finds the namespaces for --all-netns through the
+// commands' discovery seam, so that tests restrict it to their lab.
+func (o *exporterOptions) discoverForExporter(ctx context.Context) ([]exporter.NetNS, error) {
+	targets, _, err := o.discover(ctx, o.ProcRoot)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]exporter.NetNS, len(targets))
+	for i, t := range targets {
+		out[i] = exporter.NetNS{Label: exporter.NetNSLabel(&t.ns), Open: func() (exporter.NetNSTable, error) { return t.open() }}
+	}
+	return out, nil
+}
+
 func runExporter(ctx context.Context, o *exporterOptions) error {
 	logger := newLogger(o.io.ErrOut, o.level, o.LogFormat)
 	v := Version()
@@ -167,7 +200,15 @@ func runExporter(ctx context.Context, o *exporterOptions) error {
 	if maxIf == 0 {
 		maxIf = -1
 	}
+	maxNetNS := o.MaxNetNS
+	if maxNetNS == 0 {
+		maxNetNS = -1
+	}
 	e, err := exporter.Open(exporter.Config{
+		AllNetNS:         o.AllNetNS,
+		Discover:         o.discoverForExporter,
+		NetNSInterval:    o.RediscoverEvery,
+		MaxNetNS:         maxNetNS,
 		NetNS:            o.NetNS,
 		Profile:          o.Profile,
 		TraceInterfaces:  o.TraceInterfaces,

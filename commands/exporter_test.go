@@ -20,13 +20,14 @@ func TestExporterFlags(t *testing.T) {
 	cmd := newExporterCmd(g, func(_ context.Context, o *exporterOptions) error { got = o; return nil })
 	cmd.SetArgs([]string{"--trace-interface", "eth0", "--trace-interface", "eth1", "--verify-interval", "5m",
 		"--web.listen-address", "127.0.0.1:9877", "--web.listen-address", "[::1]:9877", "--log.level", "debug",
-		"--log.format", "json", "--profile", "kubernetes", "--max-interfaces", "4"})
+		"--log.format", "json", "--profile", "kubernetes", "--max-interfaces", "4",
+		"--max-netns", "8", "--rediscover-interval", "1m"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
 	want := exporterOptions{
 		Profile: "kubernetes", TraceInterfaces: []string{"eth0", "eth1"}, VerifyInterval: 5 * time.Minute,
-		VerifyMaxEntries: 256, MaxInterfaces: 4, ListenAddresses: []string{"127.0.0.1:9877", "[::1]:9877"},
+		VerifyMaxEntries: 256, MaxInterfaces: 4, MaxNetNS: 8, RediscoverEvery: time.Minute, ListenAddresses: []string{"127.0.0.1:9877", "[::1]:9877"},
 		TelemetryPath: "/metrics", LogLevel: "debug", LogFormat: "json",
 	}
 	if diff := cmp.Diff(want, *got, cmpopts.IgnoreUnexported(exporterOptions{}), cmpopts.IgnoreFields(exporterOptions{}, "globalOptions")); diff != "" {
@@ -62,6 +63,8 @@ func TestExporterBadInput(t *testing.T) {
 		{[]string{"--log.level", "loud"}, `--log.level "loud"`},
 		{[]string{"--log.format", "xml"}, `--log.format "xml"`},
 		{[]string{"--web.telemetry-path", "/findings"}, "--web.telemetry-path"},
+		{[]string{"--max-netns", "-1"}, "--max-netns must not be negative"},
+		{[]string{"--rediscover-interval", "1s"}, "--rediscover-interval 1s: want at least 5s"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			ios, _, out, errOut := TestStreams()

@@ -103,7 +103,7 @@ input, missing privilege, missing interface).`,
 	g.Color = "auto"
 	pf.Var(namedValue{&g.Color, "WHEN"}, "color", "color: auto (on a terminal, unless NO_COLOR is set), always or never")
 	pf.BoolVar(&g.NoHeaders, "no-headers", false, "print tables without their header line, for scripts")
-	pf.BoolVarP(&g.AllNetNS, "all-netns", "A", false, "every network namespace of the machine, each attributed to its container or pod (neigh, verify, flush, watch, doctor)")
+	pf.BoolVarP(&g.AllNetNS, "all-netns", "A", false, "every network namespace of the machine, each attributed to its container or pod (neigh, verify, flush, watch, doctor, exporter)")
 	g.ProcRoot = "/proc"
 	pf.Var(namedValue{&g.ProcRoot, "PATH"}, "proc-root", "where the machine's /proc is, for --all-netns (from a container: the node's, e.g. /host/proc)")
 

@@ -46,6 +46,7 @@ type daemonSet struct {
 			} `yaml:"metadata"`
 			Spec struct {
 				HostNetwork                  bool        `yaml:"hostNetwork"`
+				HostPID                      bool        `yaml:"hostPID"`
 				AutomountServiceAccountToken *bool       `yaml:"automountServiceAccountToken"`
 				Containers                   []container `yaml:"containers"`
 			} `yaml:"spec"`
@@ -72,6 +73,10 @@ func TestDaemonSet(t *testing.T) {
 	c := pod.Containers[0]
 	if len(c.Args) == 0 || c.Args[0] != "exporter" {
 		t.Errorf("args %q, want the exporter command first", c.Args)
+	}
+	// hostPID and SYS_ADMIN are there to reach the pods' namespaces.
+	if !slices.Contains(c.Args, "--all-netns") || !pod.HostPID {
+		t.Errorf("args %q, hostPID %v: want --all-netns, with hostPID", c.Args, pod.HostPID)
 	}
 	sc := c.SecurityContext
 	if !isTrue(sc.ReadOnlyRootFilesystem) || !isFalse(sc.AllowPrivilegeEscalation) || !isFalse(sc.Privileged) || sc.SeccompProfile.Type != "RuntimeDefault" {

@@ -46,7 +46,12 @@ func TestSeriesBudget(t *testing.T) {
 		traces = append(traces, ifname)
 		tr[ifname] = func(context.Context, func(capture.Finding)) error { return nil }
 	}
-	e := newExporter(Config{VerifyInterval: 1}, sources{table: k, probe: &fakeProber{}, settings: stockSettings,
+	// Three hundred namespaces, each with every state in both families.
+	m := &fakeMachine{tables: map[string]*fakeKernel{}}
+	for i := range 300 {
+		m.tables[fmt.Sprintf("pod-%03d", i)] = wideKernel(1)
+	}
+	e := newExporter(Config{VerifyInterval: 1, AllNetNS: true, Discover: m.discover}, sources{table: k, probe: &fakeProber{}, settings: stockSettings,
 		procStats: func(string) (neigh.ProcStats, error) { return neigh.ProcStats{"unresolved_discards": 1}, nil },
 		traces:    tr, traceOrder: traces})
 	// Every event on every interface, and every finding on every traced
@@ -69,6 +74,7 @@ func TestSeriesBudget(t *testing.T) {
 	if err := v.round(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	e.collectors[6].(*netnsCollector).roundNow(t)
 	reg, err := NewRegistry(e)
 	if err != nil {
 		t.Fatal(err)

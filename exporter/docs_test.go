@@ -22,7 +22,7 @@ var (
 // labels, by describing an exporter with every collector on.
 func exportable(t *testing.T) map[string]string {
 	t.Helper()
-	e := newExporter(Config{VerifyInterval: 1}, sources{table: &fakeKernel{},
+	e := newExporter(Config{VerifyInterval: 1, AllNetNS: true}, sources{table: &fakeKernel{},
 		traces: map[string]tracer{"eth0": func(context.Context, func(capture.Finding)) error { return nil }}, traceOrder: []string{"eth0"}})
 	ch := make(chan *prometheus.Desc, 100)
 	e.Describe(ch)

@@ -36,10 +36,17 @@ func (*eventsCollector) name() string { return "events" }
 
 func (*eventsCollector) describe(ch chan<- *prometheus.Desc) { ch <- neighborEventsDesc }
 
-func (c *eventsCollector) update(_ *scrape, ch chan<- prometheus.Metric) error {
+func (c *eventsCollector) update(s *scrape, ch chan<- prometheus.Metric) error {
+	// The interfaces of the table get their series at zero before any
+	// event, so that an alert's increase() sees the first mac_changed.
+	// A table that cannot be read is the neighbor collector's failure.
+	entries, _ := s.allEntries()
 	// Copied under the lock and sent after it, so that a slow scrape never
 	// holds up the events.
 	c.mu.Lock()
+	for i := range entries {
+		c.seed(entries[i].Family, entries[i].Interface)
+	}
 	ms := make([]prometheus.Metric, 0, len(c.counts))
 	for k, n := range c.counts {
 		ms = append(ms, prometheus.MustNewConstMetric(neighborEventsDesc, prometheus.CounterValue, float64(n), string(k.family), k.ifname, string(k.event)))
@@ -71,6 +78,22 @@ func (c *eventsCollector) run(ctx context.Context) {
 	})
 }
 
+// seed makes the family and interface's series exist, at zero until
+// counted, and returns the interface's label; c.mu is held.
+func (c *eventsCollector) seed(family neigh.Family, ifname string) string {
+	if ifname == "" || (family != neigh.Inet && family != neigh.Inet6) {
+		return ""
+	}
+	label := c.budget.label(ifname)
+	for _, k := range countedEvents {
+		key := eventKey{family, label, k}
+		if _, ok := c.counts[key]; !ok {
+			c.counts[key] = 0
+		}
+	}
+	return label
+}
+
 // take counts a batch of events. Any event makes its family and
 // interface's series exist at zero, so that the first mac_changed is an
 // increase Prometheus sees, not a series appearing at 1.
@@ -82,12 +105,9 @@ func (c *eventsCollector) take(evs []neigh.Event) {
 		if ev.Kind == neigh.EventResync || ev.Entry.Interface == "" {
 			continue
 		}
-		ifname := c.budget.label(ev.Entry.Interface)
-		for _, k := range countedEvents {
-			key := eventKey{ev.Entry.Family, ifname, k}
-			if _, ok := c.counts[key]; !ok {
-				c.counts[key] = 0
-			}
+		ifname := c.seed(ev.Entry.Family, ev.Entry.Interface)
+		if ifname == "" {
+			continue
 		}
 		switch ev.Kind {
 		case neigh.EventMACChanged, neigh.EventFlipFlop, neigh.EventFailed:

@@ -38,6 +38,13 @@ var (
 		"Neighbor-table events from the kernel's netlink stream: mac_changed, flip_flop, failed.", "family", "interface", "event")
 	handshakeFindingsDesc = newDesc("handshake_findings_total",
 		"Findings of the passive handshake and ARP/NDP trace, by kind.", "interface", "kind")
+	netnsEntriesDesc = newDesc("netns_neighbor_entries",
+		"Neighbor entries of every network namespace of the machine by namespace, family and NUD state, as of the last round; namespaces with nothing to report or past the budget summed into netns=\"other\".",
+		"netns", "family", "state")
+	netnsDiscoveredDesc = newDesc("netns_discovered",
+		"Network namespaces found by the last round over every namespace.")
+	netnsReadDesc = newDesc("netns_read",
+		"Network namespaces whose table the last round over every namespace read; the others were gone or failed.")
 	verifyEntriesDesc = newDesc("verify_entries",
 		"Entries by verdict of the last active verification round.", "verdict")
 	verifyLastRunDesc = newDesc("verify_last_run_timestamp_seconds",

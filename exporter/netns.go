@@ -1,0 +1,266 @@
+package exporter
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/arpdoctor/arpdoctor/namespaces"
+	"github.com/arpdoctor/arpdoctor/neigh"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults of the all-namespaces mode (Config.AllNetNS).
+const (
+	// DefaultMaxNetNS is how many namespaces keep series of their own; the
+	// others are summed into netns="other". At most 18 series each (two
+	// families, nine states), so the per-node budget of a thousand series
+	// holds however many pods the node runs.
+	DefaultMaxNetNS = 16
+	// DefaultNetNSInterval spaces the rounds that rediscover the
+	// namespaces and read their tables.
+	DefaultNetNSInterval = 30 * time.Second
+)
+
+// Labels of the netns label that are no namespace's own.
+const (
+	// HostNetNS labels the machine's own namespace.
+	HostNetNS = "host"
+	// OtherNetNS labels the namespaces summed together: those with
+	// nothing to report and those past the budget.
+	OtherNetNS = "other"
+)
+
+// maxNetNSAtOnce bounds the namespaces read at the same time in a round.
+const maxNetNSAtOnce = 4
+
+// reportable are the states that give a namespace series of its own: a
+// STALE entry is what the incident is made of (the kernel trusts it until
+// traffic makes it check), INCOMPLETE and FAILED ones are neighbors that do
+// not answer. A namespace whose entries are all REACHABLE, PERMANENT, ...
+// has nothing to report.
+var reportable = neigh.StateSet(neigh.Stale | neigh.Incomplete | neigh.Failed)
+
+// NetNS is a network namespace read in the all-namespaces mode.
+type NetNS struct {
+	// Label names it in the netns label: HostNetNS for the machine's own,
+	// else namespaces.Namespace.Label() (the pod UID, the container ID or
+	// the name). Namespaces with the same label are summed.
+	Label string
+	// Open connects to its table. The exporter closes the table after
+	// each read, so that it never keeps a deleted pod's namespace alive.
+	Open func() (NetNSTable, error)
+}
+
+// NetNSTable is what the exporter reads of a namespace: a *neigh.Client.
+type NetNSTable interface {
+	List(f neigh.Filter) ([]neigh.Entry, error)
+	Close() error
+}
+
+// DiscoverNetNS finds every network namespace of the machine under
+// procRoot (see namespaces.Options.ProcRoot), labelled for the netns label.
+func DiscoverNetNS(ctx context.Context, procRoot string) ([]NetNS, error) {
+	res, err := namespaces.Discover(ctx, namespaces.Options{ProcRoot: procRoot})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]NetNS, 0, len(res.Namespaces))
+	for _, ns := range res.Namespaces {
+		out = append(out, NetNS{Label: NetNSLabel(&ns), Open: func() (NetNSTable, error) { return ns.Open() }})
+	}
+	return out, nil
+}
+
+// NetNSLabel is the netns label of a discovered namespace.
+func NetNSLabel(ns *namespaces.Namespace) string {
+	if ns.Initial {
+		return HostNetNS
+	}
+	return ns.Label()
+}
+
+// netnsCollector reads every namespace's table in the background, a round
+// every interval, and exports the last round: entries by namespace, family
+// and state.
+type netnsCollector struct {
+	e        *Exporter
+	discover func(ctx context.Context) ([]NetNS, error)
+	max      int // < 0: no limit
+
+	mu      sync.Mutex
+	last    *netnsRound
+	lastErr error
+}
+
+// netnsRound is what one round found.
+type netnsRound struct {
+	discovered, read int
+	// counts are the entries by namespace label, family and state.
+	counts map[string]map[netnsKey]int
+}
+
+type netnsKey struct {
+	family neigh.Family
+	state  neigh.State
+}
+
+func (*netnsCollector) name() string { return "netns" }
+
+func (*netnsCollector) describe(ch chan<- *prometheus.Desc) {
+	ch <- netnsEntriesDesc
+	ch <- netnsDiscoveredDesc
+	ch <- netnsReadDesc
+}
+
+func (c *netnsCollector) update(_ *scrape, ch chan<- prometheus.Metric) error {
+	c.mu.Lock()
+	r, err := c.last, c.lastErr
+	c.mu.Unlock()
+	if r == nil {
+		return err
+	}
+	ch <- prometheus.MustNewConstMetric(netnsDiscoveredDesc, prometheus.GaugeValue, float64(r.discovered))
+	ch <- prometheus.MustNewConstMetric(netnsReadDesc, prometheus.GaugeValue, float64(r.read))
+	for label, counts := range r.fold(c.max) {
+		for k, n := range counts {
+			ch <- prometheus.MustNewConstMetric(netnsEntriesDesc, prometheus.GaugeValue, float64(n), label, string(k.family), k.state.String())
+		}
+	}
+	return err
+}
+
+// fold keeps the series of the max namespaces with the most reportable
+// entries (ties by label) and sums the rest into OtherNetNS. A round is
+// folded anew at each scrape: a gauge may move between series.
+func (r *netnsRound) fold(max int) map[string]map[netnsKey]int {
+	var ranked []string
+	score := map[string]int{}
+	for label, counts := range r.counts {
+		for k, n := range counts {
+			if reportable.Has(k.state) {
+				score[label] += n
+			}
+		}
+		if score[label] > 0 {
+			ranked = append(ranked, label)
+		}
+	}
+	slices.SortFunc(ranked, func(a, b string) int {
+		if c := cmp.Compare(score[b], score[a]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	if max >= 0 && len(ranked) > max {
+		ranked = ranked[:max]
+	}
+	out := map[string]map[netnsKey]int{}
+	for _, label := range ranked {
+		out[label] = r.counts[label]
+	}
+	other := map[netnsKey]int{}
+	for label, counts := range r.counts {
+		if _, kept := out[label]; kept {
+			continue
+		}
+		for k, n := range counts {
+			other[k] += n
+		}
+	}
+	if len(other) > 0 {
+		// A namespace may be labelled "other" itself: it joins the rest.
+		for k, n := range out[OtherNetNS] {
+			other[k] += n
+		}
+		out[OtherNetNS] = other
+	}
+	return out
+}
+
+func (c *netnsCollector) run(ctx context.Context) {
+	t := time.NewTicker(c.e.cfg.NetNSInterval)
+	defer t.Stop()
+	for {
+		r, err := c.round(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			c.e.log.Error("reading the network namespaces failed", "err", err)
+		}
+		c.mu.Lock()
+		// Namespaces gone since the last round are gone from the metrics
+		// with it; a round that could not even discover them leaves none,
+		// rather than the last round's series going stale.
+		c.last, c.lastErr = r, err
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// round discovers the namespaces and reads each table once, a few at a
+// time, each through a client of its own closed right after. A namespace
+// gone meanwhile is left out; one that fails otherwise is left out and
+// makes the round's error, as does a missing privilege.
+func (c *netnsCollector) round(ctx context.Context) (*netnsRound, error) {
+	nss, err := c.discover(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("discovering the network namespaces: %w", err)
+	}
+	r := &netnsRound{discovered: len(nss), counts: map[string]map[netnsKey]int{}}
+	var mu sync.Mutex
+	var errs []error
+	sem := make(chan struct{}, maxNetNSAtOnce)
+	var wg sync.WaitGroup
+	for _, ns := range nss {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				return
+			}
+			entries, err := readNetNS(ns)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, namespaces.ErrGone):
+				return
+			case err != nil:
+				errs = append(errs, fmt.Errorf("reading network namespace %s: %w", ns.Label, err))
+				return
+			}
+			r.read++
+			counts := r.counts[ns.Label]
+			if counts == nil {
+				counts = map[netnsKey]int{}
+				r.counts[ns.Label] = counts
+			}
+			for i := range entries {
+				counts[netnsKey{entries[i].Family, entries[i].State}]++
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 3 {
+		errs = append(errs[:3], fmt.Errorf("and %d more", len(errs)-3))
+	}
+	return r, errors.Join(errs...)
+}
+
+func readNetNS(ns NetNS) ([]neigh.Entry, error) {
+	t, err := ns.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	return t.List(neigh.Filter{States: neigh.AllStates})
+}

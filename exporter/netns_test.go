@@ -1,0 +1,240 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+
+	"github.com/arpdoctor/arpdoctor/namespaces"
+	"github.com/arpdoctor/arpdoctor/neigh"
+)
+
+// fakeMachine is a machine's namespaces, each a fixed table; it counts the
+// tables open.
+type fakeMachine struct {
+	mu     sync.Mutex
+	err    error                  // of the discovery
+	tables map[string]*fakeKernel // by label
+	gone   map[string]bool        // discovered, gone when opened
+	broken map[string]bool        // discovered, fail to open
+	open   int
+	opened int
+}
+
+func (m *fakeMachine) discover(context.Context) ([]NetNS, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return nil, m.err
+	}
+	var out []NetNS
+	add := func(label string) {
+		out = append(out, NetNS{Label: label, Open: func() (NetNSTable, error) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			switch {
+			case m.gone[label]:
+				return nil, fmt.Errorf("opening %s: %w", label, namespaces.ErrGone)
+			case m.broken[label]:
+				return nil, errors.New("no such thing")
+			}
+			m.open++
+			m.opened++
+			return &fakeNetNSTable{fakeKernel: m.tables[label], m: m}, nil
+		}})
+	}
+	for label := range m.tables {
+		add(label)
+	}
+	for label := range m.gone {
+		add(label)
+	}
+	for label := range m.broken {
+		add(label)
+	}
+	return out, nil
+}
+
+type fakeNetNSTable struct {
+	*fakeKernel
+	m *fakeMachine
+}
+
+func (t *fakeNetNSTable) Close() error {
+	t.m.mu.Lock()
+	t.m.open--
+	t.m.mu.Unlock()
+	return nil
+}
+
+// netnsExporter is an exporter over m in the all-namespaces mode, whose
+// rounds the test makes.
+func netnsExporter(m *fakeMachine, max int) (*Exporter, *netnsCollector) {
+	e := newExporter(Config{AllNetNS: true, Discover: m.discover, MaxNetNS: max}, sources{table: &fakeKernel{}})
+	return e, e.collectors[len(e.collectors)-1].(*netnsCollector)
+}
+
+func (c *netnsCollector) roundNow(t *testing.T) {
+	t.Helper()
+	r, err := c.round(context.Background())
+	c.mu.Lock()
+	c.last, c.lastErr = r, err
+	c.mu.Unlock()
+}
+
+// TestNetNSCollector: the namespaces with a STALE, INCOMPLETE or FAILED
+// entry have series of their own, the others are summed into "other";
+// every table is closed after its read; a namespace gone is gone from the
+// metrics at the next round.
+func TestNetNSCollector(t *testing.T) {
+	m := &fakeMachine{tables: map[string]*fakeKernel{
+		HostNetNS: {entries: []neigh.Entry{
+			entry("198.51.100.1", "02:00:00:00:00:01", "eth0", neigh.Reachable),
+			entry("2001:db8::1", "02:00:00:00:00:01", "eth0", neigh.Reachable),
+		}},
+		"pod-a": {entries: []neigh.Entry{
+			entry("192.0.2.50", "02:00:00:00:50:a1", "eth0", neigh.Stale),
+			entry("192.0.2.1", "02:00:00:00:00:01", "eth0", neigh.Reachable),
+		}},
+		"pod-b": {entries: []neigh.Entry{
+			entry("192.0.2.1", "02:00:00:00:00:01", "eth0", neigh.Reachable),
+		}},
+	}, gone: map[string]bool{"pod-gone": true}}
+	e, c := netnsExporter(m, 0)
+
+	// Before the first round: nothing, and no failure.
+	compare(t, e, `
+# HELP arpdoctor_collector_success 1 when the collector succeeded in this scrape, else 0.
+# TYPE arpdoctor_collector_success gauge
+arpdoctor_collector_success{collector="events"} 1
+arpdoctor_collector_success{collector="neighbor"} 1
+arpdoctor_collector_success{collector="netns"} 1
+arpdoctor_collector_success{collector="settings"} 0
+arpdoctor_collector_success{collector="table"} 1
+`, "arpdoctor_collector_success", "arpdoctor_netns_neighbor_entries")
+
+	c.roundNow(t)
+	compare(t, e, `
+# HELP arpdoctor_netns_discovered Network namespaces found by the last round over every namespace.
+# TYPE arpdoctor_netns_discovered gauge
+arpdoctor_netns_discovered 4
+# HELP arpdoctor_netns_neighbor_entries Neighbor entries of every network namespace of the machine by namespace, family and NUD state, as of the last round; namespaces with nothing to report or past the budget summed into netns="other".
+# TYPE arpdoctor_netns_neighbor_entries gauge
+arpdoctor_netns_neighbor_entries{family="inet",netns="pod-a",state="REACHABLE"} 1
+arpdoctor_netns_neighbor_entries{family="inet",netns="pod-a",state="STALE"} 1
+arpdoctor_netns_neighbor_entries{family="inet",netns="other",state="REACHABLE"} 2
+arpdoctor_netns_neighbor_entries{family="inet6",netns="other",state="REACHABLE"} 1
+# HELP arpdoctor_netns_read Network namespaces whose table the last round over every namespace read; the others were gone or failed.
+# TYPE arpdoctor_netns_read gauge
+arpdoctor_netns_read 3
+`, "arpdoctor_netns_discovered", "arpdoctor_netns_read", "arpdoctor_netns_neighbor_entries")
+	if m.open != 0 || m.opened != 3 {
+		t.Errorf("%d tables open after the round, %d opened: want 0 and 3", m.open, m.opened)
+	}
+
+	// pod-a is deleted, pod-b's neighbor dies.
+	m.mu.Lock()
+	delete(m.tables, "pod-a")
+	m.tables["pod-b"].entries[0].State = neigh.Failed
+	m.mu.Unlock()
+	c.roundNow(t)
+	compare(t, e, `
+# HELP arpdoctor_netns_neighbor_entries Neighbor entries of every network namespace of the machine by namespace, family and NUD state, as of the last round; namespaces with nothing to report or past the budget summed into netns="other".
+# TYPE arpdoctor_netns_neighbor_entries gauge
+arpdoctor_netns_neighbor_entries{family="inet",netns="pod-b",state="FAILED"} 1
+arpdoctor_netns_neighbor_entries{family="inet",netns="other",state="REACHABLE"} 1
+arpdoctor_netns_neighbor_entries{family="inet6",netns="other",state="REACHABLE"} 1
+`, "arpdoctor_netns_neighbor_entries")
+	if m.open != 0 {
+		t.Errorf("%d tables open after the round", m.open)
+	}
+}
+
+// TestNetNSBudget: past MaxNetNS, the namespaces with the most to report
+// keep their series (ties by label), the rest are summed into "other".
+func TestNetNSBudget(t *testing.T) {
+	m := &fakeMachine{tables: map[string]*fakeKernel{}}
+	for i, label := range []string{"a", "b", "c", "d"} {
+		k := &fakeKernel{}
+		for j := range i + 1 {
+			k.entries = append(k.entries, neigh.Entry{IP: netip.AddrFrom4([4]byte{192, 0, 2, byte(j)}), Family: neigh.Inet, Interface: "eth0", State: neigh.Stale})
+		}
+		m.tables[label] = k
+	}
+	m.tables["e"] = &fakeKernel{entries: []neigh.Entry{entry("192.0.2.9", "", "eth0", neigh.Incomplete)}}
+	e, c := netnsExporter(m, 2)
+	c.roundNow(t)
+	compare(t, e, `
+# HELP arpdoctor_netns_neighbor_entries Neighbor entries of every network namespace of the machine by namespace, family and NUD state, as of the last round; namespaces with nothing to report or past the budget summed into netns="other".
+# TYPE arpdoctor_netns_neighbor_entries gauge
+arpdoctor_netns_neighbor_entries{family="inet",netns="c",state="STALE"} 3
+arpdoctor_netns_neighbor_entries{family="inet",netns="d",state="STALE"} 4
+arpdoctor_netns_neighbor_entries{family="inet",netns="other",state="INCOMPLETE"} 1
+arpdoctor_netns_neighbor_entries{family="inet",netns="other",state="STALE"} 3
+`, "arpdoctor_netns_neighbor_entries")
+}
+
+// TestNetNSFailure: a namespace that fails to open is left out and fails
+// the collector; one gone meanwhile is only left out.
+func TestNetNSFailure(t *testing.T) {
+	m := &fakeMachine{tables: map[string]*fakeKernel{"ok": {entries: []neigh.Entry{entry("192.0.2.1", "", "eth0", neigh.Failed)}}},
+		gone: map[string]bool{"gone": true}}
+	e, c := netnsExporter(m, 0)
+	c.roundNow(t)
+	compare(t, e, `
+# HELP arpdoctor_collector_success 1 when the collector succeeded in this scrape, else 0.
+# TYPE arpdoctor_collector_success gauge
+arpdoctor_collector_success{collector="events"} 1
+arpdoctor_collector_success{collector="neighbor"} 1
+arpdoctor_collector_success{collector="netns"} 1
+arpdoctor_collector_success{collector="settings"} 0
+arpdoctor_collector_success{collector="table"} 1
+`, "arpdoctor_collector_success")
+	m.broken = map[string]bool{"broken": true}
+	c.roundNow(t)
+	compare(t, e, `
+# HELP arpdoctor_collector_success 1 when the collector succeeded in this scrape, else 0.
+# TYPE arpdoctor_collector_success gauge
+arpdoctor_collector_success{collector="events"} 1
+arpdoctor_collector_success{collector="neighbor"} 1
+arpdoctor_collector_success{collector="netns"} 0
+arpdoctor_collector_success{collector="settings"} 0
+arpdoctor_collector_success{collector="table"} 1
+# HELP arpdoctor_netns_neighbor_entries Neighbor entries of every network namespace of the machine by namespace, family and NUD state, as of the last round; namespaces with nothing to report or past the budget summed into netns="other".
+# TYPE arpdoctor_netns_neighbor_entries gauge
+arpdoctor_netns_neighbor_entries{family="inet",netns="ok",state="FAILED"} 1
+`, "arpdoctor_collector_success", "arpdoctor_netns_neighbor_entries")
+
+	// A discovery that fails leaves no series behind to go stale.
+	m.err = errors.New("reading /proc: permission denied")
+	c.roundNow(t)
+	compare(t, e, `
+# HELP arpdoctor_collector_success 1 when the collector succeeded in this scrape, else 0.
+# TYPE arpdoctor_collector_success gauge
+arpdoctor_collector_success{collector="events"} 1
+arpdoctor_collector_success{collector="neighbor"} 1
+arpdoctor_collector_success{collector="netns"} 0
+arpdoctor_collector_success{collector="settings"} 0
+arpdoctor_collector_success{collector="table"} 1
+`, "arpdoctor_collector_success", "arpdoctor_netns_neighbor_entries", "arpdoctor_netns_discovered")
+}
+
+// TestNetNSLabel: the machine's own namespace is "host", the others go by
+// their pod, container or name.
+func TestNetNSLabel(t *testing.T) {
+	for _, tc := range []struct {
+		ns   namespaces.Namespace
+		want string
+	}{
+		{namespaces.Namespace{Initial: true, Name: "x"}, "host"},
+		{namespaces.Namespace{Attribution: namespaces.Attribution{PodUID: "0f3c2a4e-1b2c-4d5e-8f90-123456789abc"}}, "0f3c2a4e-1b2c-4d5e-8f90-123456789abc"},
+		{namespaces.Namespace{Name: "blue"}, "blue"},
+	} {
+		if got := NetNSLabel(&tc.ns); got != tc.want {
+			t.Errorf("NetNSLabel(%+v) = %q, want %q", tc.ns, got, tc.want)
+		}
+	}
+}
