@@ -137,7 +137,7 @@ func (f *fakeNeigh) Probe(ctx context.Context, entries []neigh.Entry, _ neigh.Pr
 			r = neigh.ProbeResult{Verdict: neigh.VerdictNoAnswer}
 		}
 		r.Entry = e
-		if r.After == nil && r.Verdict != neigh.VerdictUnprobed {
+		if r.After == nil && r.Verdict != neigh.VerdictUnprobed && e.State != neigh.NotCached {
 			after := e
 			r.After = &after
 		}
@@ -193,6 +193,19 @@ func (f *fakeNeigh) Watch(ctx context.Context, _ neigh.WatchOptions, emit func([
 }
 
 func (f *fakeNeigh) DefaultRouteInterface() (string, error) { return f.defaultIf, f.defaultErr }
+
+// RouteTo says every IP is on eth0's link, but 203.0.113.0/24, behind a
+// gateway.
+func (f *fakeNeigh) RouteTo(ip netip.Addr) (neigh.Route, error) {
+	if netip.MustParsePrefix("203.0.113.0/24").Contains(ip) {
+		return neigh.Route{IfIndex: 2, Gateway: netip.MustParseAddr("192.0.2.1")}, nil
+	}
+	return neigh.Route{IfIndex: 2}, nil
+}
+
+func (f *fakeNeigh) Interfaces() ([]neigh.Interface, error) {
+	return []neigh.Interface{{Index: 1, Name: "lo"}, {Index: 2, Name: "eth0"}, {Index: 3, Name: "eth1"}}, nil
+}
 func (f *fakeNeigh) Do(fn func() error) error               { return fn() }
 func (f *fakeNeigh) Close() error                           { f.closed = true; return nil }
 

@@ -224,6 +224,7 @@ func TestSchemaOutputs(t *testing.T) {
 		{"neigh.json", &fakeNeigh{}, nil, []string{"neigh", "-o", "json"}},
 		{"verify.json", verifyTable(), nil, []string{"verify", "-o", "json", "--state", "all"}},
 		{"verify.json", verifyTable(), nil, []string{"verify", "--fix", "-o", "json", "--state", "all"}},
+		{"verify.json", uncachedTable(), nil, []string{"verify", "--ip", "192.0.2.200", "-o", "json"}},
 		{"flush.json", flushTable(), nil, []string{"flush", "--all", "-o", "json"}},
 		{"flush.json", flushTable(), nil, []string{"flush", "--all", "--dry-run", "-o", "json"}},
 		{"doctor.json", incidentTable(), nil, []string{"doctor", "--root", stockRoot, "-o", "json"}},
@@ -393,4 +394,11 @@ func TestSchemasReject(t *testing.T) {
 			t.Errorf("%s accepts %s", tt.schema, tt.doc)
 		}
 	}
+}
+
+// uncachedTable answers for an IP its cache does not hold.
+func uncachedTable() *fakeNeigh {
+	f := verifyTable()
+	f.results[mustAddr("192.0.2.200")] = neigh.ProbeResult{Answered: []string{"02:00:00:00:02:00"}, Verdict: neigh.VerdictNotCached}
+	return f
 }

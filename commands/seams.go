@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/arpdoctor/arpdoctor/capture"
 	"github.com/arpdoctor/arpdoctor/internal/words"
@@ -22,6 +23,8 @@ type neighClient interface {
 	Flush(context.Context, neigh.Filter, neigh.FlushOptions) (neigh.FlushResult, error)
 	Watch(context.Context, neigh.WatchOptions, func([]neigh.Event) error) error
 	DefaultRouteInterface() (string, error)
+	RouteTo(netip.Addr) (neigh.Route, error)
+	Interfaces() ([]neigh.Interface, error)
 	// Do runs f inside the namespace, for reading its /proc/sys.
 	Do(f func() error) error
 	Close() error

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,6 +45,10 @@ Verdicts:
              was made for: a reused IP cached with a dead instance's MAC)
   no_answer  nobody answered: the entry is dead
   duplicate  more than one MAC answered: two hosts claim the IP
+  not_cached the cache holds no entry for an IP that --ip names: it is
+             probed all the same, as arping would, on -i or the interface
+             its route leaves by, to say who owns it (exit code 0), or
+             that two hosts claim it (duplicate)
 
 Entries without a MAC (INCOMPLETE, FAILED) are probed too, to say who
 answers: one owner is ok, as the kernel learns the MAC when it asks next.
@@ -121,6 +127,14 @@ func runVerify(ctx context.Context, o *verifyOptions) error {
 	if err != nil {
 		return err
 	}
+	targets, notes, err := uncachedTargets(c, o.filter, entries)
+	if err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(o.io.ErrOut, "arpdoctor: note: "+escape(n))
+	}
+	entries = append(entries, targets...)
 	start := time.Now()
 	results, err := c.Probe(ctx, entries, neigh.ProbeOptions{Timeout: o.Timeout, Retries: o.Retries})
 	interrupted := err != nil && results != nil && ctx.Err() != nil
@@ -171,6 +185,56 @@ func runVerify(ctx context.Context, o *verifyOptions) error {
 	return nil
 }
 
+// uncachedTargets are the IPs that --ip names one by one and the cache
+// holds no entry for: they are probed all the same, as arping would, on -i
+// or the interface the route to them leaves by. notes say why an IP is
+// not probed (behind a gateway, the host's own).
+func uncachedTargets(c neighClient, f neigh.Filter, entries []neigh.Entry) (targets []neigh.Entry, notes []string, err error) {
+	cached := map[netip.Addr]bool{}
+	for _, e := range entries {
+		cached[e.IP] = true
+	}
+	var ifs []neigh.Interface
+	for _, p := range f.Prefixes {
+		ip := p.Addr()
+		if !p.IsSingleIP() || cached[ip] || (f.Family == neigh.Inet && !ip.Is4()) || (f.Family == neigh.Inet6 && ip.Is4()) {
+			continue
+		}
+		if ifs == nil {
+			if ifs, err = c.Interfaces(); err != nil {
+				return nil, nil, err
+			}
+		}
+		var ifi neigh.Interface
+		if f.Interface != "" {
+			i := slices.IndexFunc(ifs, func(x neigh.Interface) bool { return x.Name == f.Interface })
+			if i < 0 {
+				continue // List said so already
+			}
+			ifi = ifs[i]
+		} else {
+			r, err := c.RouteTo(ip)
+			switch {
+			case err != nil:
+				return nil, nil, err
+			case r.Local:
+				notes = append(notes, fmt.Sprintf("%s is this host's own address: nothing to probe", ip))
+				continue
+			case r.Gateway.IsValid():
+				notes = append(notes, fmt.Sprintf("%s is reached through the gateway %s, not on a link of this host: no neighbor entry is kept for it (verify --ip %s checks the gateway's)", ip, r.Gateway, r.Gateway))
+				continue
+			}
+			i := slices.IndexFunc(ifs, func(x neigh.Interface) bool { return x.Index == r.IfIndex })
+			if i < 0 {
+				continue
+			}
+			ifi = ifs[i]
+		}
+		targets = append(targets, neigh.Uncached(ip, ifi))
+	}
+	return targets, notes, nil
+}
+
 type verifyView struct {
 	results []neigh.ProbeResult
 	took    time.Duration
@@ -219,7 +283,7 @@ func (v verifyView) render(w, notes io.Writer) error {
 		}
 	}
 	var parts []string
-	for _, k := range []neigh.Verdict{neigh.VerdictOK, neigh.VerdictMismatch, neigh.VerdictNoAnswer, neigh.VerdictDuplicate, neigh.VerdictUnprobed} {
+	for _, k := range []neigh.Verdict{neigh.VerdictOK, neigh.VerdictMismatch, neigh.VerdictNoAnswer, neigh.VerdictDuplicate, neigh.VerdictNotCached, neigh.VerdictUnprobed} {
 		if counts[k] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
 		}

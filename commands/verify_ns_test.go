@@ -164,3 +164,38 @@ func TestVerifyPermanentAndUnprobed(t *testing.T) {
 		t.Errorf("--state noarp: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// On the real kernel: an IP the cache does not hold is probed as arping
+// would, and its owner named; two owners make it a duplicate.
+func TestVerifyUncachedInLab(t *testing.T) {
+	lab := neightest.NewLab(t)
+	a := lab.AddHost(neightest.HostConfig{Name: "a", MAC: "02:00:00:00:00:0a", Addrs: []string{"192.0.2.1/24"}})
+	lab.AddHost(neightest.HostConfig{Name: "b", MAC: "02:00:00:00:00:0b", Addrs: []string{"192.0.2.2/24"}})
+	lab.AddHost(neightest.HostConfig{Name: "c", MAC: "02:00:00:00:00:0c", Addrs: []string{"192.0.2.3/24"}})
+	lab.AddHost(neightest.HostConfig{Name: "d", MAC: "02:00:00:00:00:0d", Addrs: []string{"192.0.2.3/24"}})
+	code, out, errOut := run(t, false, "--netns", a.Name, "verify", "--ip", "192.0.2.2", "--ip", "192.0.2.3", "--ip", "192.0.2.9",
+		"-o", "json", "--timeout", "300ms")
+	if code != ExitProblems {
+		t.Errorf("exit %d (want 1: 192.0.2.3 is claimed twice); stderr %s", code, errOut)
+	}
+	var got []diagnose.ProbeRecord
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	verdicts := map[string]string{}
+	for _, r := range got {
+		verdicts[r.IP] = r.Verdict + " " + strings.Join(r.AnsweredMACs, ",")
+	}
+	want := map[string]string{
+		"192.0.2.2": "not_cached 02:00:00:00:00:0b",
+		"192.0.2.9": "not_cached ",
+	}
+	for ip, v := range want {
+		if verdicts[ip] != v {
+			t.Errorf("%s: %q, want %q", ip, verdicts[ip], v)
+		}
+	}
+	if !strings.HasPrefix(verdicts["192.0.2.3"], "duplicate ") {
+		t.Errorf("192.0.2.3: %q, want a duplicate", verdicts["192.0.2.3"])
+	}
+}

@@ -150,3 +150,29 @@ func TestVerifyInterrupted(t *testing.T) {
 		t.Errorf("stderr:\n%s", errOut)
 	}
 }
+
+// verify --ip for an IP the cache does not hold says so and probes it all
+// the same, as arping would; an IP behind a gateway is not probed.
+func TestVerifyUncached(t *testing.T) {
+	f := verifyTable()
+	f.results[mustAddr("192.0.2.200")] = neigh.ProbeResult{Answered: []string{"02:00:00:00:02:00"}, Verdict: neigh.VerdictNotCached}
+	code, out, errOut := runWith(t, fakeSeams(f, nil), false, "verify", "--ip", "192.0.2.200", "--ip", "203.0.113.9")
+	if code != ExitOK {
+		t.Errorf("exit %d, want 0", code)
+	}
+	if len(f.probed) != 1 || f.probed[0].State != neigh.NotCached || f.probed[0].Interface != "eth0" {
+		t.Errorf("probed %+v, want 192.0.2.200 on eth0, not cached", f.probed)
+	}
+	if !strings.Contains(squeezed(out), "192.0.2.200 eth0 NOT_CACHED - 02:00:00:00:02:00 not_cached") {
+		t.Errorf("stdout:\n%s", out)
+	}
+	for _, want := range []string{
+		"arpdoctor: note: 203.0.113.9 is reached through the gateway 192.0.2.1, not on a link of this host",
+		"1 entry probed in ", ": 1 not_cached\n",
+		"192.0.2.200: not in the cache; 02:00:00:00:02:00 answers for it on eth0\n",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+}

@@ -16,8 +16,14 @@ import (
 // was not probed, with the commands to run next; "" when there is nothing
 // to say. fixing says a fix was asked for, so no fix is suggested.
 func ProbeNote(r *neigh.ProbeResult, netns string, fixing bool) (note string, next []Command) {
-	if r.Verdict == neigh.VerdictUnprobed {
+	switch r.Verdict {
+	case neigh.VerdictUnprobed:
 		return fmt.Sprintf("%s: not probed: %s", r.Entry.IP, r.Unprobed), nil
+	case neigh.VerdictNotCached:
+		if len(r.Answered) == 0 {
+			return fmt.Sprintf("%s: not in the cache, and nobody on %s answers for it", r.Entry.IP, r.Entry.Interface), nil
+		}
+		return fmt.Sprintf("%s: not in the cache; %s answers for it on %s", r.Entry.IP, r.Answered[0], r.Entry.Interface), nil
 	}
 	if !r.Problem() {
 		return "", nil

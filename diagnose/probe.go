@@ -35,8 +35,11 @@ func NewProbeRecord(r *neigh.ProbeResult) ProbeRecord {
 	if v.AnsweredMACs == nil {
 		v.AnsweredMACs = []string{}
 	}
-	if r.After != nil {
+	switch {
+	case r.After != nil:
 		v.StateAfter, v.MACAfter = r.After.State.String(), r.After.MAC
+	case r.Entry.State == neigh.NotCached:
+		v.StateAfter = r.Entry.State.String() // still not cached
 	}
 	return v
 }

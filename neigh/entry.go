@@ -59,6 +59,21 @@ const (
 	None       State = 0x00
 )
 
+// NotCached is no kernel state: it marks a probe target for an IP the
+// cache holds no entry for (see Uncached).
+const NotCached State = 0x8000
+
+// Uncached is the target for probing an IP that the cache holds no entry
+// for, on interface ifi, as arping asks: who owns it, and is it claimed
+// twice? Its probe's verdict is VerdictNotCached, or VerdictDuplicate.
+func Uncached(ip netip.Addr, ifi Interface) Entry {
+	fam := Inet
+	if ip.Is6() && !ip.Is4In6() {
+		fam = Inet6
+	}
+	return Entry{IP: ip.Unmap(), Family: fam, Interface: ifi.Name, IfIndex: ifi.Index, State: NotCached}
+}
+
 var stateNames = [...]struct {
 	s    State
 	name string
@@ -86,8 +101,11 @@ func StateNames() []string {
 // String names the state as the kernel and ip(8) do; several bits are
 // joined with ",".
 func (s State) String() string {
-	if s == None {
+	switch s {
+	case None:
 		return "NONE"
+	case NotCached:
+		return "NOT_CACHED"
 	}
 	if bits.OnesCount16(uint16(s)) == 1 {
 		for _, n := range stateNames {

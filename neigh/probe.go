@@ -27,6 +27,10 @@ const (
 	VerdictDuplicate Verdict = "duplicate"
 	// VerdictUnprobed: the entry could not be probed; Unprobed says why.
 	VerdictUnprobed Verdict = "unprobed"
+	// VerdictNotCached: the cache holds no entry for the IP (a target made
+	// by Uncached); Answered says who owns it, if anyone. Several owners
+	// make it VerdictDuplicate.
+	VerdictNotCached Verdict = "not_cached"
 )
 
 // ProbeOptions pace the probes.
@@ -236,6 +240,8 @@ func (c *Client) Probe(ctx context.Context, entries []Entry, o ProbeOptions) ([]
 			// Stopped before its answers were in: what it proves is
 			// nothing yet.
 			r.Verdict, r.Unprobed, r.Answered = VerdictUnprobed, "interrupted before the answers were in", nil
+		case r.Entry.State == NotCached && len(r.Answered) <= 1:
+			r.Verdict = VerdictNotCached
 		default:
 			r.Verdict = verdict(r.Entry.MAC, r.Answered)
 		}

@@ -344,3 +344,29 @@ func TestProbeInterrupted(t *testing.T) {
 		}
 	}
 }
+
+// An IP the cache does not hold is probed all the same, as arping asks:
+// who owns it, and does anyone else claim it?
+func TestProbeUncached(t *testing.T) {
+	c, _ := probeLab(incidentNetwork, nil)
+	eth0 := Interface{Index: 3, Name: "eth0"}
+	targets := []Entry{
+		Uncached(netip.MustParseAddr("192.0.2.9"), eth0),
+		Uncached(netip.MustParseAddr("192.0.2.88"), eth0),
+		Uncached(netip.MustParseAddr("192.0.2.200"), eth0),
+	}
+	rs, err := c.Probe(context.Background(), targets, ProbeOptions{Timeout: 100 * time.Millisecond, RetryInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Verdict{"192.0.2.9": VerdictNotCached, "192.0.2.88": VerdictDuplicate, "192.0.2.200": VerdictNotCached}
+	if diff := cmp.Diff(want, verdicts(rs)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if rs[0].Problem() || rs[0].Wrong() || !rs[1].Problem() || len(rs[0].Answered) != 1 || len(rs[2].Answered) != 0 {
+		t.Errorf("results %+v", rs)
+	}
+	if s := targets[0].State.String(); s != "NOT_CACHED" {
+		t.Errorf("state %q", s)
+	}
+}
