@@ -206,8 +206,8 @@ func (f *fakeNeigh) RouteTo(ip netip.Addr) (neigh.Route, error) {
 func (f *fakeNeigh) Interfaces() ([]neigh.Interface, error) {
 	return []neigh.Interface{{Index: 1, Name: "lo"}, {Index: 2, Name: "eth0"}, {Index: 3, Name: "eth1"}}, nil
 }
-func (f *fakeNeigh) Do(fn func() error) error               { return fn() }
-func (f *fakeNeigh) Close() error                           { f.closed = true; return nil }
+func (f *fakeNeigh) Do(fn func() error) error { return fn() }
+func (f *fakeNeigh) Close() error             { f.closed = true; return nil }
 
 // fakeSeams serve the fake table; a live capture reads the packets of
 // pcap, when given.
