@@ -1,6 +1,9 @@
-// Package commands holds arpdoctor's command line: the cobra root, one file
-// per subcommand (flags, validation, rendering), the streams they write to
-// and the mapping of errors to exit codes. The work itself lives in the
-// library packages (neigh, capture, sysctl); nothing here talks to the
-// network.
+// Package commands holds arpdoctor's command line: one file per subcommand
+// (flags, validation, gathering, rendering) over the library packages.
+//
+// Beside them: the cobra root, the streams, the one table renderer, the
+// mapping of errors to exit codes, and the seams through which commands
+// reach the kernel, which tests replace. The work itself lives in the
+// libraries (neigh, capture, sysctl, diagnose, namespaces, exporter);
+// nothing here talks to the network.
 package commands
