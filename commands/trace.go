@@ -260,6 +260,7 @@ func runTrace(ctx context.Context, o *traceOptions) error {
 		multi:   len(sources) > 1,
 		netns:   o.NetNS,
 		p:       palette{on: o.color},
+		width:   o.termWidth(),
 	}
 	if live {
 		where := ""
@@ -337,7 +338,9 @@ type traceView struct {
 	multi   bool
 	netns   string
 	p       palette
-	err     error
+	// width is the terminal's, to wrap long findings; 0 in a pipe.
+	width int
+	err   error
 }
 
 // jsonFinding is a finding with the commands to run next.
@@ -374,7 +377,7 @@ func (v *traceView) text(f *capture.Finding, next []string) {
 	}
 	source := ""
 	if v.multi {
-		source = " [" + strings.Join(seenIn(f), ", ") + "]"
+		source = " [" + escape(strings.Join(seenIn(f), ", ")) + "]"
 	}
 	if f.Correction {
 		// The handshake's first line stands above, at the time of its
@@ -383,9 +386,15 @@ func (v *traceView) text(f *capture.Finding, next []string) {
 		when = f.End.Local().Format("15:04:05.000")
 		source += fmt.Sprintf(" update of the %s %s finding:", f.Time.Local().Format("15:04:05.000"), f.CorrectsKind)
 	}
-	fmt.Fprintf(v.out, "%s%s %s %s\n", v.p.faint(when), source, label, f.Message)
+	// The message quotes names from the capture and the kernel: escaped;
+	// on a terminal it wraps under itself.
+	msg := escape(f.Message)
+	if v.width > 0 {
+		msg = strings.TrimLeft(wrap(strings.Repeat(" ", 4)+msg, v.width, 4), " ")
+	}
+	fmt.Fprintf(v.out, "%s%s %s %s\n", v.p.faint(when), source, label, msg)
 	for _, n := range next {
-		fmt.Fprintf(v.out, "  next: %s\n", v.p.bold(n))
+		fmt.Fprintf(v.out, "  next: %s\n", v.p.bold(escape(n)))
 	}
 }
 
