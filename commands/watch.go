@@ -158,7 +158,8 @@ func watchLines(ctx context.Context, c neighClient, wo neigh.WatchOptions, w io.
 }
 
 // watchFullScreen draws the view on the terminal's alternate screen until
-// ctx ends, and gives the terminal back as it found it.
+// ctx ends or a quit key is typed, and gives the terminal back as it found
+// it.
 func watchFullScreen(ctx context.Context, c neighClient, wo neigh.WatchOptions, o *watchOptions, note func([]neigh.Event)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -176,7 +177,7 @@ func watchFullScreen(ctx context.Context, c neighClient, wo neigh.WatchOptions, 
 
 	s := newWatchScreen(palette{on: o.color}, o.NetNS, o.filter)
 	s.tables, _ = c.Tables(o.filter.Family) // the header's thresholds; without them it is shorter
-	restore, err := o.io.Term.quiet()
+	typed, stopKeys, err := o.io.Term.keys()
 	if err != nil {
 		return fmt.Errorf("setting up the terminal: %w", err)
 	}
@@ -186,7 +187,7 @@ func watchFullScreen(ctx context.Context, c neighClient, wo neigh.WatchOptions, 
 	giveBack := func() {
 		once.Do(func() {
 			io.WriteString(o.io.Out, leaveFullScreen)
-			restore()
+			stopKeys()
 		})
 	}
 	// Whatever ends the process, the terminal is given back: a second
@@ -199,26 +200,31 @@ func watchFullScreen(ctx context.Context, c neighClient, wo neigh.WatchOptions, 
 	resized := make(chan os.Signal, 1)
 	signal.Notify(resized, syscall.SIGWINCH)
 	defer signal.Stop(resized)
-	// Ages and highlights move with time; this tick redraws the screen
-	// from memory, it never asks the kernel.
+	// Ages move with time, and the kernel moves an entry to DELAY without
+	// an event: once a second the table is read again and the screen
+	// redrawn where it changed.
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 
+	var f frame
 	draw := func() error {
 		w, h, err := o.io.Term.size()
 		if err != nil || w <= 0 || h <= 0 {
 			w, h = 80, 24
 		}
-		out.WriteString(cursorHome)
-		for i, l := range s.render(time.Now(), w, h) {
-			if i > 0 {
-				out.WriteString("\r\n")
-			}
-			out.WriteString(l)
-			out.WriteString(clearToEOL)
+		if f.update(out, s.render(time.Now(), w, h), w, h) {
+			return out.Flush()
 		}
-		out.WriteString(clearBelow)
-		return out.Flush()
+		return nil
+	}
+	reread := func() {
+		entries, err := c.List(neigh.Filter{Family: o.filter.Family})
+		if err != nil {
+			s.rereadErr = oneLine(err.Error())
+			return
+		}
+		s.rereadErr = ""
+		s.reconcile(entries, time.Now())
 	}
 	// take applies a batch and says whether it holds a resync, after
 	// which the thresholds are read again.
@@ -251,6 +257,12 @@ func watchFullScreen(ctx context.Context, c neighClient, wo neigh.WatchOptions, 
 			}
 		case <-resized:
 		case <-tick.C:
+			reread()
+		case b := <-typed:
+			if keyActions(b) == keyQuit {
+				return nil
+			}
+			continue
 		case err := <-watchErr:
 			return err
 		}
@@ -258,4 +270,38 @@ func watchFullScreen(ctx context.Context, c neighClient, wo neigh.WatchOptions, 
 			return err
 		}
 	}
+}
+
+// frame is what the terminal shows, so that a redraw writes only the
+// lines that changed: once a second the ages and the clock move, and
+// nothing else.
+type frame struct {
+	lines         []string
+	width, height int
+}
+
+// update writes what turns the screen into lines, and says whether it
+// wrote anything. Each changed line is erased whole and then written: a
+// line as wide as the screen leaves the cursor in its last cell, where
+// erasing to the end of the line would take that cell too.
+func (f *frame) update(w *bufio.Writer, lines []string, width, height int) bool {
+	wrote := false
+	if width != f.width || height != f.height {
+		f.lines, f.width, f.height = nil, width, height
+		w.WriteString(cursorHome + clearScreen)
+		wrote = true
+	}
+	for i, l := range lines {
+		if i < len(f.lines) && f.lines[i] == l {
+			continue
+		}
+		fmt.Fprintf(w, "\x1b[%d;1H%s%s", i+1, eraseLine, l)
+		wrote = true
+	}
+	if len(lines) < len(f.lines) {
+		fmt.Fprintf(w, "\x1b[%d;1H%s", len(lines)+1, clearBelow)
+		wrote = true
+	}
+	f.lines = lines
+	return wrote
 }
