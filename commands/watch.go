@@ -53,10 +53,19 @@ Events are named for what they mean:
 
 On a terminal, the table fills the screen and is redrawn on every change;
 rows that just changed are marked with * (and highlighted), recent events
-are listed under the table; Ctrl-C restores the screen. When stdout is not
-a terminal, or with -o json, each event is one JSON line (time, event, ip,
-interface, mac, old_mac, state, old_state), so that
-'arpdoctor watch -o json > history.jsonl' keeps a history jq can read.
+are listed under the table. Keys: q, Q, Esc or Ctrl-C quits and gives the
+terminal back as it was. Once a second the table is also read again from
+the kernel, because the kernel announces no event when it moves an entry
+from STALE or REACHABLE to DELAY (ip monitor misses it too): the rows then
+show the state and ages the kernel holds, without a mark and without a
+line in the event list, which lists only what the kernel announced. A
+narrow terminal leaves out UPDATED, USED, CONFIRMED, then INTERFACE, and
+cuts what it still must with "…".
+
+When stdout is not a terminal, or with -o json, each event is one JSON
+line (time, event, ip, interface, mac, old_mac, state, old_state), so that
+'arpdoctor watch -o json > history.jsonl' keeps a history jq can read;
+there is no re-read there: the lines are the kernel's events alone.
 
 Exit code 1 when a mac_changed, flip_flop or failed event was reported.`,
 		Example: `  arpdoctor watch
@@ -75,7 +84,7 @@ Exit code 1 when a mac_changed, flip_flop or failed event was reported.`,
 	f := cmd.Flags()
 	o.entryFilter.register(f)
 	f.DurationVar(&o.FlipWindow, "flip-window", neigh.DefaultFlipWindow, "an IP returning to its previous MAC within this time is a flip_flop")
-	f.DurationVar(&o.Duration, "duration", 0, "stop after this long (default: until Ctrl-C or SIGTERM)")
+	f.DurationVar(&o.Duration, "duration", 0, "stop after this long (default: until q, Ctrl-C or SIGTERM)")
 	f.BoolVar(&o.ChangesOnly, "changes-only", false, "leave out the entries present at the start")
 	return cmd
 }
