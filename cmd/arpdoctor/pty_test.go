@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,7 +24,7 @@ import (
 )
 
 // openPTY opens a pseudo-terminal pair of 100×24 cells.
-func openPTY(t *testing.T) (master, slave *os.File) {
+func openPTY(t testing.TB) (master, slave *os.File) {
 	t.Helper()
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
@@ -365,3 +367,68 @@ func TestWatchShowsDelay(t *testing.T) {
 
 func head(s string) string { return s[:min(len(s), 40)] }
 func tail(s string) string { return s[max(0, len(s)-40):] }
+
+// BenchmarkWatchIdle measures what arpdoctor watch costs on a terminal
+// while nothing changes: the CPU time (utime and stime from
+// /proc/PID/stat) of the process over ARPDOCTOR_IDLE_SECONDS (default 60),
+// in a lab with a few entries that stay as they are, after 2 s to settle.
+// Run it once: -benchtime 1x. ARPDOCTOR_IDLE_BIN names another build to
+// measure instead of this tree's.
+func BenchmarkWatchIdle(b *testing.B) {
+	secs := 60
+	if v, err := strconv.Atoi(os.Getenv("ARPDOCTOR_IDLE_SECONDS")); err == nil && v > 0 {
+		secs = v
+	}
+	bin := os.Getenv("ARPDOCTOR_IDLE_BIN")
+	if bin == "" {
+		bin = filepath.Join(b.TempDir(), "arpdoctor")
+		build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			b.Fatalf("go build: %v\n%s", err, out)
+		}
+	}
+	lab := neightest.NewLab(b)
+	h := lab.AddHost(neightest.HostConfig{Name: "idle", Addrs: []string{"192.0.2.40/24", "2001:db8::40/64"}})
+	for i, st := range []neigh.State{neigh.Permanent, neigh.Permanent, neigh.Permanent, neigh.Stale, neigh.Stale} {
+		h.SetNeigh(netip.MustParseAddr(fmt.Sprintf("192.0.2.%d", 41+i)), fmt.Sprintf("02:00:00:00:00:%02x", 0x41+i), st)
+	}
+	h.SetNeigh(netip.MustParseAddr("2001:db8::41"), "02:00:00:00:00:41", neigh.Stale)
+
+	for b.Loop() {
+		master, slave := openPTY(b)
+		cmd := exec.Command(bin, "--netns", h.Name, "watch")
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+		cmd.Env = append(os.Environ(), "TERM=xterm")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		go io.Copy(io.Discard, master) // a terminal that keeps up
+		time.Sleep(2 * time.Second)
+		start := cpuTicks(b, cmd.Process.Pid)
+		time.Sleep(time.Duration(secs) * time.Second)
+		used := cpuTicks(b, cmd.Process.Pid) - start
+		cmd.Process.Signal(syscall.SIGINT)
+		cmd.Wait()
+		ms := float64(used) * 1000 / float64(userHZ)
+		b.ReportMetric(ms, "ms-cpu")
+		b.ReportMetric(ms/10/float64(secs), "%-core")
+	}
+}
+
+// userHZ is the unit of /proc/PID/stat's times; 100 on Linux.
+const userHZ = 100
+
+// cpuTicks is a process's utime plus stime, in clock ticks.
+func cpuTicks(b *testing.B, pid int) int64 {
+	b.Helper()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return utime + stime
+}
