@@ -7,12 +7,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 type watchOptions struct {
@@ -54,7 +56,7 @@ Events are named for what they mean:
 On a terminal, the table fills the screen and is redrawn on every change;
 rows that just changed are marked with * (and highlighted), recent events
 are listed under the table. Keys: q, Q, Esc or Ctrl-C quits and gives the
-terminal back as it was. Once a second the table is also read again from
+terminal back as it was; Ctrl-Z gives it back too, until fg. Once a second the table is also read again from
 the kernel, because the kernel announces no event when it moves an entry
 from STALE or REACHABLE to DELAY (ip monitor misses it too): the rows then
 show the state and ages the kernel holds, without a mark and without a
@@ -192,12 +194,32 @@ func watchFullScreen(ctx context.Context, c neighClient, wo neigh.WatchOptions, 
 	}
 	out := bufio.NewWriterSize(o.io.Out, 64<<10)
 	out.WriteString(enterFullScreen)
-	var once sync.Once
+	var f frame
+	// shown says the view holds the terminal; mu guards it and stopKeys,
+	// since giveBack may run from the signal handler's goroutine.
+	var mu sync.Mutex
+	shown := true
 	giveBack := func() {
-		once.Do(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if shown {
+			shown = false
 			io.WriteString(o.io.Out, leaveFullScreen)
 			stopKeys()
-		})
+		}
+	}
+	// takeBack puts the view on the terminal again after a suspension; the
+	// next draw paints the whole screen.
+	takeBack := func() error {
+		t, stop, err := o.io.Term.keys()
+		if err != nil {
+			return fmt.Errorf("setting up the terminal: %w", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		typed, stopKeys, shown, f = t, stop, true, frame{}
+		out.WriteString(enterFullScreen)
+		return nil
 	}
 	// Whatever ends the process, the terminal is given back: a second
 	// signal or a panic runs the cleanups.
@@ -209,13 +231,17 @@ func watchFullScreen(ctx context.Context, c neighClient, wo neigh.WatchOptions, 
 	resized := make(chan os.Signal, 1)
 	signal.Notify(resized, syscall.SIGWINCH)
 	defer signal.Stop(resized)
+	// Ctrl-Z gives the terminal back before the process stops, as top
+	// does, and takes it again when the shell continues it.
+	suspended := make(chan os.Signal, 1)
+	signal.Notify(suspended, syscall.SIGTSTP)
+	defer signal.Stop(suspended)
 	// Ages move with time, and the kernel moves an entry to DELAY without
 	// an event: once a second the table is read again and the screen
 	// redrawn where it changed.
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 
-	var f frame
 	draw := func() error {
 		w, h, err := o.io.Term.size()
 		if err != nil || w <= 0 || h <= 0 {
@@ -267,6 +293,13 @@ func watchFullScreen(ctx context.Context, c neighClient, wo neigh.WatchOptions, 
 		case <-resized:
 		case <-tick.C:
 			reread()
+		case <-suspended:
+			out.Flush()
+			giveBack()
+			stopHere()
+			if err := takeBack(); err != nil {
+				return err
+			}
 		case b := <-typed:
 			if keyActions(b) == keyQuit {
 				return nil
@@ -313,4 +346,14 @@ func (f *frame) update(w *bufio.Writer, lines []string, width, height int) bool 
 	}
 	f.lines = lines
 	return wrote
+}
+
+// stopHere stops the process as Ctrl-Z would have, and returns when it is
+// continued. SIGSTOP goes to this very thread, as raise(3) sends it: sent
+// to the process, another thread might take it while this one goes on and
+// takes the terminal back before the process stops.
+func stopHere() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	unix.Tgkill(unix.Getpid(), unix.Gettid(), unix.SIGSTOP)
 }

@@ -294,6 +294,58 @@ func TestWatchQuitKeys(t *testing.T) {
 	}
 }
 
+// Ctrl-Z (SIGTSTP) gives the terminal back before watch stops, and fg
+// (SIGCONT) takes it again with the whole screen drawn.
+func TestWatchSuspend(t *testing.T) {
+	bin := binary(t)
+	lab := neightest.NewLab(t)
+	h := lab.AddHost(neightest.HostConfig{Name: "tty", Addrs: []string{"192.0.2.40/24"}})
+	h.SetNeigh(netip.MustParseAddr("192.0.2.41"), "02:00:00:00:00:41", neigh.Stale)
+	p := startWatch(t, bin, "02:00:00:00:00:41", "--netns", h.Name, "watch")
+
+	p.cmd.Process.Signal(syscall.SIGTSTP)
+	waitState(t, p.cmd.Process.Pid, 'T')
+	time.Sleep(100 * time.Millisecond) // let the reader catch the last bytes
+	if out := p.screen.String(); !strings.HasSuffix(out, "\x1b[?25h\x1b[?1049l") {
+		t.Errorf("stopped without leaving the alternate screen: ends %q", tail(out))
+	}
+	if tio := p.termios(t); tio.Lflag&unix.ECHO == 0 || tio.Lflag&unix.ICANON == 0 {
+		t.Error("stopped without restoring echo and line mode")
+	}
+
+	stoppedAt := len(p.screen.String())
+	p.cmd.Process.Signal(syscall.SIGCONT)
+	p.waitFor(t, "the view again", func([]string) bool {
+		again := p.screen.String()[stoppedAt:]
+		return strings.HasPrefix(again, "\x1b[?1049h") && strings.Contains(again, "02:00:00:00:00:41")
+	})
+	if tio := p.termios(t); tio.Lflag&(unix.ECHO|unix.ICANON) != 0 {
+		t.Error("continued without taking the keys again")
+	}
+	p.master.Write([]byte("q"))
+	p.wait(t, "q")
+}
+
+// waitState waits for a process to be in a state of /proc/PID/stat.
+func waitState(t *testing.T, pid int, state byte) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if f[0][0] == state {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process in state %s, want %c", f[0], state)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // On a terminal 40 columns wide, the table leaves out the ages and the
 // interface; no title or cell is cut except with a mark.
 func TestWatchNarrowTerminal(t *testing.T) {
