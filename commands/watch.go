@@ -56,13 +56,15 @@ Events are named for what they mean:
 On a terminal, the table fills the screen and is redrawn on every change;
 rows that just changed are marked with * (and highlighted), recent events
 are listed under the table. Keys: q, Q, Esc or Ctrl-C quits and gives the
-terminal back as it was; Ctrl-Z gives it back too, until fg. Once a second the table is also read again from
-the kernel, because the kernel announces no event when it moves an entry
-from STALE or REACHABLE to DELAY (ip monitor misses it too): the rows then
-show the state and ages the kernel holds, without a mark and without a
-line in the event list, which lists only what the kernel announced. A
-narrow terminal leaves out UPDATED, USED, CONFIRMED, then INTERFACE, and
-cuts what it still must with "…".
+terminal back as it was; Ctrl-Z gives it back until fg.
+
+Once a second the table is also read again from the kernel, because the
+kernel announces no event when it moves an entry from STALE or REACHABLE
+to DELAY (ip monitor misses it too): the rows then show the state and ages
+the kernel holds, without a mark and without a line in the event list,
+which lists only what the kernel announced. A narrow terminal leaves out
+UPDATED, USED, CONFIRMED, then INTERFACE, and cuts what it still must
+with "…".
 
 When stdout is not a terminal, or with -o json, each event is one JSON
 line (time, event, ip, interface, mac, old_mac, state, old_state), so that
