@@ -286,6 +286,13 @@ func TestWatchQuitKeys(t *testing.T) {
 			if tio := p.termios(t); tio.Lflag&(unix.ECHO|unix.ICANON) != 0 || tio.Lflag&unix.ISIG == 0 {
 				t.Errorf("terminal mode while the view is up: lflag %#x, want ECHO and ICANON off, ISIG on", tio.Lflag)
 			}
+			// Arrow keys start with ESC, and are not Esc: the view goes
+			// on, and draws the next second's clock.
+			if _, err := p.master.Write([]byte("\x1b[A\x1bOB")); err != nil {
+				t.Fatal(err)
+			}
+			clock := p.rows(t)[0]
+			p.waitFor(t, "the next second", func(rows []string) bool { return rows[0] != clock })
 			if _, err := p.master.Write([]byte(k.typed)); err != nil {
 				t.Fatal(err)
 			}
