@@ -7,12 +7,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 type watchOptions struct {
@@ -53,10 +55,21 @@ Events are named for what they mean:
 
 On a terminal, the table fills the screen and is redrawn on every change;
 rows that just changed are marked with * (and highlighted), recent events
-are listed under the table; Ctrl-C restores the screen. When stdout is not
-a terminal, or with -o json, each event is one JSON line (time, event, ip,
-interface, mac, old_mac, state, old_state), so that
-'arpdoctor watch -o json > history.jsonl' keeps a history jq can read.
+are listed under the table. Keys: q, Q, Esc or Ctrl-C quits and gives the
+terminal back as it was; Ctrl-Z gives it back until fg.
+
+Once a second the table is also read again from the kernel, because the
+kernel announces no event when it moves an entry from STALE or REACHABLE
+to DELAY (ip monitor misses it too): the rows then show the state and ages
+the kernel holds, without a mark and without a line in the event list,
+which lists only what the kernel announced. A narrow terminal leaves out
+UPDATED, USED, CONFIRMED, then INTERFACE, and cuts what it still must
+with "…".
+
+When stdout is not a terminal, or with -o json, each event is one JSON
+line (time, event, ip, interface, mac, old_mac, state, old_state), so that
+'arpdoctor watch -o json > history.jsonl' keeps a history jq can read;
+there is no re-read there: the lines are the kernel's events alone.
 
 Exit code 1 when a mac_changed, flip_flop or failed event was reported.`,
 		Example: `  arpdoctor watch
@@ -75,7 +88,7 @@ Exit code 1 when a mac_changed, flip_flop or failed event was reported.`,
 	f := cmd.Flags()
 	o.entryFilter.register(f)
 	f.DurationVar(&o.FlipWindow, "flip-window", neigh.DefaultFlipWindow, "an IP returning to its previous MAC within this time is a flip_flop")
-	f.DurationVar(&o.Duration, "duration", 0, "stop after this long (default: until Ctrl-C or SIGTERM)")
+	f.DurationVar(&o.Duration, "duration", 0, "stop after this long (default: until q, Ctrl-C or SIGTERM)")
 	f.BoolVar(&o.ChangesOnly, "changes-only", false, "leave out the entries present at the start")
 	return cmd
 }
@@ -158,7 +171,8 @@ func watchLines(ctx context.Context, c neighClient, wo neigh.WatchOptions, w io.
 }
 
 // watchFullScreen draws the view on the terminal's alternate screen until
-// ctx ends, and gives the terminal back as it found it.
+// ctx ends or a quit key is typed, and gives the terminal back as it found
+// it.
 func watchFullScreen(ctx context.Context, c neighClient, wo neigh.WatchOptions, o *watchOptions, note func([]neigh.Event)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -176,18 +190,38 @@ func watchFullScreen(ctx context.Context, c neighClient, wo neigh.WatchOptions, 
 
 	s := newWatchScreen(palette{on: o.color}, o.NetNS, o.filter)
 	s.tables, _ = c.Tables(o.filter.Family) // the header's thresholds; without them it is shorter
-	restore, err := o.io.Term.quiet()
+	typed, stopKeys, err := o.io.Term.keys()
 	if err != nil {
 		return fmt.Errorf("setting up the terminal: %w", err)
 	}
 	out := bufio.NewWriterSize(o.io.Out, 64<<10)
 	out.WriteString(enterFullScreen)
-	var once sync.Once
+	var f frame
+	// shown says the view holds the terminal; mu guards it and stopKeys,
+	// since giveBack may run from the signal handler's goroutine.
+	var mu sync.Mutex
+	shown := true
 	giveBack := func() {
-		once.Do(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if shown {
+			shown = false
 			io.WriteString(o.io.Out, leaveFullScreen)
-			restore()
-		})
+			stopKeys()
+		}
+	}
+	// takeBack puts the view on the terminal again after a suspension; the
+	// next draw paints the whole screen.
+	takeBack := func() error {
+		t, stop, err := o.io.Term.keys()
+		if err != nil {
+			return fmt.Errorf("setting up the terminal: %w", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		typed, stopKeys, shown, f = t, stop, true, frame{}
+		out.WriteString(enterFullScreen)
+		return nil
 	}
 	// Whatever ends the process, the terminal is given back: a second
 	// signal or a panic runs the cleanups.
@@ -199,8 +233,14 @@ func watchFullScreen(ctx context.Context, c neighClient, wo neigh.WatchOptions, 
 	resized := make(chan os.Signal, 1)
 	signal.Notify(resized, syscall.SIGWINCH)
 	defer signal.Stop(resized)
-	// Ages and highlights move with time; this tick redraws the screen
-	// from memory, it never asks the kernel.
+	// Ctrl-Z gives the terminal back before the process stops, as top
+	// does, and takes it again when the shell continues it.
+	suspended := make(chan os.Signal, 1)
+	signal.Notify(suspended, syscall.SIGTSTP)
+	defer signal.Stop(suspended)
+	// Ages move with time, and the kernel moves an entry to DELAY without
+	// an event: once a second the table is read again and the screen
+	// redrawn where it changed.
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 
@@ -209,16 +249,19 @@ func watchFullScreen(ctx context.Context, c neighClient, wo neigh.WatchOptions, 
 		if err != nil || w <= 0 || h <= 0 {
 			w, h = 80, 24
 		}
-		out.WriteString(cursorHome)
-		for i, l := range s.render(time.Now(), w, h) {
-			if i > 0 {
-				out.WriteString("\r\n")
-			}
-			out.WriteString(l)
-			out.WriteString(clearToEOL)
+		if f.update(out, s.render(time.Now(), w, h), w, h) {
+			return out.Flush()
 		}
-		out.WriteString(clearBelow)
-		return out.Flush()
+		return nil
+	}
+	reread := func() {
+		entries, err := c.List(neigh.Filter{Family: o.filter.Family})
+		if err != nil {
+			s.rereadErr = oneLine(err.Error())
+			return
+		}
+		s.rereadErr = ""
+		s.reconcile(entries, time.Now())
 	}
 	// take applies a batch and says whether it holds a resync, after
 	// which the thresholds are read again.
@@ -251,6 +294,19 @@ func watchFullScreen(ctx context.Context, c neighClient, wo neigh.WatchOptions, 
 			}
 		case <-resized:
 		case <-tick.C:
+			reread()
+		case <-suspended:
+			out.Flush()
+			giveBack()
+			stopHere()
+			if err := takeBack(); err != nil {
+				return err
+			}
+		case b := <-typed:
+			if keyActions(b) == keyQuit {
+				return nil
+			}
+			continue
 		case err := <-watchErr:
 			return err
 		}
@@ -258,4 +314,48 @@ func watchFullScreen(ctx context.Context, c neighClient, wo neigh.WatchOptions, 
 			return err
 		}
 	}
+}
+
+// frame is what the terminal shows, so that a redraw writes only the
+// lines that changed: once a second the ages and the clock move, and
+// nothing else.
+type frame struct {
+	lines         []string
+	width, height int
+}
+
+// update writes what turns the screen into lines, and says whether it
+// wrote anything. Each changed line is erased whole and then written: a
+// line as wide as the screen leaves the cursor in its last cell, where
+// erasing to the end of the line would take that cell too.
+func (f *frame) update(w *bufio.Writer, lines []string, width, height int) bool {
+	wrote := false
+	if width != f.width || height != f.height {
+		f.lines, f.width, f.height = nil, width, height
+		w.WriteString(cursorHome + clearScreen)
+		wrote = true
+	}
+	for i, l := range lines {
+		if i < len(f.lines) && f.lines[i] == l {
+			continue
+		}
+		fmt.Fprintf(w, "\x1b[%d;1H%s%s", i+1, eraseLine, l)
+		wrote = true
+	}
+	if len(lines) < len(f.lines) {
+		fmt.Fprintf(w, "\x1b[%d;1H%s", len(lines)+1, clearBelow)
+		wrote = true
+	}
+	f.lines = lines
+	return wrote
+}
+
+// stopHere stops the process as Ctrl-Z would have, and returns when it is
+// continued. SIGSTOP goes to this very thread, as raise(3) sends it: sent
+// to the process, another thread might take it while this one goes on and
+// takes the terminal back before the process stops.
+func stopHere() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	unix.Tgkill(unix.Getpid(), unix.Gettid(), unix.SIGSTOP)
 }

@@ -3,12 +3,14 @@ package commands
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/arpdoctor/arpdoctor/diagnose"
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/fatih/color"
+	"github.com/mattn/go-runewidth"
 )
 
 // watchScreen is the terminal view of watch: the table as the events
@@ -23,6 +25,9 @@ type watchScreen struct {
 	rows      map[watchKey]*watchRow
 	// events are the recent events worth a line, newest last.
 	events []neigh.Event
+	// rereadErr is why the last re-read of the table failed, "" when it
+	// did not.
+	rereadErr string
 }
 
 type watchKey struct {
@@ -65,6 +70,30 @@ func (s *watchScreen) apply(evs []neigh.Event) {
 	}
 }
 
+// reconcile brings the rows up to date with a dump of the table read at
+// at: the kernel announces no event when it moves an entry from STALE or
+// REACHABLE to DELAY, and ages are best read from the kernel. It makes no
+// event: rows take the dumped entry, rows the dump lacks leave (their
+// deleted event, if it was not applied yet, follows), and entries the
+// view lacks are left to their new event, so that --changes-only keeps
+// its meaning. Events applied later may carry an older state than the
+// dump; the next event or dump puts it right.
+func (s *watchScreen) reconcile(entries []neigh.Entry, at time.Time) {
+	seen := make(map[watchKey]bool, len(entries))
+	for _, e := range entries {
+		k := watchKey{e.IfIndex, e.IP}
+		seen[k] = true
+		if r := s.rows[k]; r != nil {
+			r.e, r.at = e, at
+		}
+	}
+	for k := range s.rows {
+		if !seen[k] {
+			delete(s.rows, k)
+		}
+	}
+}
+
 // render lays the view out on a width×height screen.
 func (s *watchScreen) render(now time.Time, width, height int) []string {
 	var entries []neigh.Entry
@@ -90,6 +119,10 @@ func (s *watchScreen) render(now time.Time, width, height int) []string {
 		head += " · netns " + s.netns
 	}
 	head += " · " + now.Format("15:04:05")
+	if s.rereadErr != "" {
+		head += " · re-reading the table failed: " + s.rereadErr
+	}
+	head += " · q quits"
 	lines := []string{s.p.bold(fit(head, width)), fit(diagnose.TableSummary(entries, s.tables), width), ""}
 
 	// The event pane takes up to a third of the screen and the table the
@@ -116,53 +149,128 @@ func (s *watchScreen) render(now time.Time, width, height int) []string {
 	return lines
 }
 
+// watchColumns are the table's columns. A narrow screen leaves out the
+// ages first, then the interface; IP, MAC and state stay, cut with … if
+// they must be, the state first: five cells still show STALE, DELAY and
+// PROBE whole, and REAC… and FAIL… read.
+var watchColumns = []watchColumn{
+	{"IP", func(e *neigh.Entry) string { return e.IP.String() }, 0, 3, 8},
+	{"MAC", func(e *neigh.Entry) string { return e.MAC }, 0, 2, 8},
+	{"INTERFACE", func(e *neigh.Entry) string { return e.Interface }, 4, 0, 0},
+	{"STATE", func(e *neigh.Entry) string { return e.State.String() }, 0, 1, 5},
+	{"CONFIRMED", func(e *neigh.Entry) string { return e.ConfirmedAgo.String() }, 3, 0, 0},
+	{"USED", func(e *neigh.Entry) string { return e.UsedAgo.String() }, 2, 0, 0},
+	{"UPDATED", func(e *neigh.Entry) string { return e.UpdatedAgo.String() }, 1, 0, 0},
+}
+
+type watchColumn struct {
+	title string
+	cell  func(e *neigh.Entry) string
+	// drop is the order in which a narrow screen leaves the column out,
+	// 0 for never; shrink the order in which a kept column is cut, down
+	// to minWidth cells, 0 for never.
+	drop, shrink, minWidth int
+}
+
+// stateColumn is the index of STATE in watchColumns, the one colored.
+const stateColumn = 3
+
+// columnLayout chooses the columns that fit in width cells and their
+// widths, 0 for a column left out: each row starts with a mark and a
+// blank, and columns are two blanks apart.
+func columnLayout(natural []int, width int) []int {
+	w := slices.Clone(natural)
+	total := func() int {
+		n, cols := 2, 0
+		for _, x := range w {
+			if x > 0 {
+				n += x
+				cols++
+			}
+		}
+		return n + 2*max(cols-1, 0)
+	}
+	for order := 1; total() > width; order++ {
+		i := slices.IndexFunc(watchColumns, func(c watchColumn) bool { return c.drop == order })
+		if i < 0 {
+			break
+		}
+		w[i] = 0
+	}
+	for order := 1; total() > width; order++ {
+		i := -1
+		for j, c := range watchColumns {
+			if c.shrink == order {
+				i = j
+			}
+		}
+		if i < 0 {
+			break
+		}
+		w[i] -= min(total()-width, max(w[i]-watchColumns[i].minWidth, 0))
+	}
+	return w
+}
+
 // table renders the header and at most rows lines of entries.
 func (s *watchScreen) table(entries []neigh.Entry, changed map[watchKey]bool, rows, width int) []string {
-	header := []string{"", "IP", "MAC", "INTERFACE", "STATE", "CONFIRMED", "USED", "UPDATED"}
 	cells := make([][]string, len(entries))
-	widths := make([]int, len(header))
-	for i, h := range header {
-		widths[i] = len(h)
+	natural := make([]int, len(watchColumns))
+	for j, c := range watchColumns {
+		natural[j] = runewidth.StringWidth(c.title)
 	}
-	for i, e := range entries {
-		mark := " "
-		if changed[watchKey{e.IfIndex, e.IP}] {
-			mark = "*"
-		}
-		cells[i] = []string{mark, e.IP.String(), e.MAC, e.Interface, e.State.String(),
-			e.ConfirmedAgo.String(), e.UsedAgo.String(), e.UpdatedAgo.String()}
-		for j, c := range cells[i] {
-			widths[j] = max(widths[j], len(c))
+	for i := range entries {
+		cells[i] = make([]string, len(watchColumns))
+		for j, c := range watchColumns {
+			cells[i][j] = c.cell(&entries[i])
+			natural[j] = max(natural[j], runewidth.StringWidth(cells[i][j]))
 		}
 	}
-	line := func(cs []string, state func(string) string) string {
-		var b strings.Builder
+	widths := columnLayout(natural, width)
+	last := 0
+	for j, w := range widths {
+		if w > 0 {
+			last = j
+		}
+	}
+	// line lays out one row; the state cell is colored where the row fits
+	// on the screen, and a row too wide for the narrowest layout is cut.
+	line := func(mark string, cs []string, state func(string) string) string {
+		var plain, colored strings.Builder
+		plain.WriteString(mark + " ")
+		colored.WriteString(mark + " ")
+		first := true
 		for j, c := range cs {
-			if j > 1 {
-				b.WriteString("  ")
-			} else if j == 1 {
-				b.WriteString(" ")
+			if widths[j] == 0 {
+				continue
 			}
-			if j < len(cs)-1 {
-				c += strings.Repeat(" ", widths[j]-len(c))
+			if !first {
+				plain.WriteString("  ")
+				colored.WriteString("  ")
 			}
-			b.WriteString(c)
+			first = false
+			c = fit(c, widths[j])
+			pad := ""
+			if j < last {
+				pad = strings.Repeat(" ", widths[j]-runewidth.StringWidth(c))
+			}
+			plain.WriteString(c + pad)
+			if j == stateColumn && state != nil {
+				c = state(c)
+			}
+			colored.WriteString(c + pad)
 		}
-		plain := strings.TrimRight(fit(b.String(), width), " ")
-		if state == nil {
-			return plain
+		p := strings.TrimRight(plain.String(), " ")
+		if runewidth.StringWidth(p) > width {
+			return fit(p, width)
 		}
-		// Color the state cell where it is, if it fits on the screen.
-		at := widths[0] + 1
-		for j := 1; j < 4; j++ {
-			at += widths[j] + 2
-		}
-		if st := cs[4]; at+len(st) <= len(plain) {
-			plain = plain[:at] + state(st) + plain[at+len(st):]
-		}
-		return plain
+		return strings.TrimRight(colored.String(), " ")
 	}
-	out := []string{s.p.bold(line(header, nil))}
+	titles := make([]string, len(watchColumns))
+	for j, c := range watchColumns {
+		titles[j] = c.title
+	}
+	out := []string{s.p.bold(line(" ", titles, nil))}
 	shown := cells
 	if rows < 1 {
 		rows = 1
@@ -171,8 +279,13 @@ func (s *watchScreen) table(entries []neigh.Entry, changed map[watchKey]bool, ro
 		shown = cells[:rows-1]
 	}
 	for i, cs := range shown {
-		l := line(cs, func(st string) string { return stateColor(s.p, entries[i].State, st) })
-		if cs[0] == "*" {
+		mark := " "
+		if changed[watchKey{entries[i].IfIndex, entries[i].IP}] {
+			mark = "*"
+		}
+		st := entries[i].State
+		l := line(mark, cs, func(text string) string { return stateColor(s.p, st, text) })
+		if mark == "*" {
 			l = s.p.paint(l, color.ReverseVideo)
 		}
 		out = append(out, l)
@@ -235,18 +348,10 @@ func stateColor(p palette, s neigh.State, text string) string {
 	return text
 }
 
-// fit cuts s to width cells; the text here is ASCII but for the
-// middle dot of the header.
+// fit cuts s to width cells of the terminal, marking the cut with …
 func fit(s string, width int) string {
 	if width <= 0 {
 		return ""
 	}
-	n := 0
-	for i := range s {
-		if n == width {
-			return s[:i]
-		}
-		n++
-	}
-	return s
+	return runewidth.Truncate(s, width, "…")
 }
