@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/arpdoctor/arpdoctor/internal/words"
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -257,7 +258,7 @@ func watchFullScreen(ctx context.Context, c neighClient, wo neigh.WatchOptions, 
 	reread := func() {
 		entries, err := c.List(neigh.Filter{Family: o.filter.Family})
 		if err != nil {
-			s.rereadErr = oneLine(err.Error())
+			s.rereadErr = words.OneLine(err.Error())
 			return
 		}
 		s.rereadErr = ""
