@@ -71,15 +71,17 @@ func (e *hinted) Unwrap() error { return e.err }
 
 // sysctlHint words the advice for the sysctl library's errors, naming
 // the flags that help.
-func sysctlHint(err error) error {
+func sysctlHint(err error, cmd string) error {
 	var (
 		np *sysctl.NoProcSysError
 		fw *sysctl.FileWriteError
 		lw *sysctl.LiveWriteError
 	)
 	switch {
+	case errors.As(err, &np) && cmd == "fix":
+		return &hinted{err, " (to write only the tree's config file, add --no-apply)"}
 	case errors.As(err, &np):
-		return &hinted{err, " (to check a tree's config files, add --config; to write only its file, sysctl fix --no-apply)"}
+		return &hinted{err, " (to check the tree's config files, add --config)"}
 	case errors.As(err, &fw) && sysctl.IsPermission(err):
 		return &hinted{err, ": run as root, or use --root for an image's tree"}
 	case errors.As(err, &lw) && sysctl.IsPermission(err):

@@ -155,7 +155,7 @@ func runSysctlCheck(ctx context.Context, o *sysctlCheckOptions) error {
 		snap, err = sysctl.ReadRunningWithBoot(src, extra, &opts)
 		closeRunning()
 		if err != nil {
-			return sysctlHint(err)
+			return sysctlHint(err, "check")
 		}
 	}
 	rep := sysctl.Check(snap, o.rules, opts)

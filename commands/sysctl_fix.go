@@ -128,7 +128,7 @@ func runSysctlFix(_ context.Context, o *sysctlFixOptions) error {
 			}
 		}
 		if opts.Live, err = sysctl.ReadRunning(src, keys); err != nil {
-			return sysctlHint(err)
+			return sysctlHint(err, "fix")
 		}
 	}
 	plan, err := sysctl.PlanFix(opts)
@@ -145,7 +145,7 @@ func runSysctlFix(_ context.Context, o *sysctlFixOptions) error {
 	if !o.DryRun {
 		if writeFile {
 			if err := sysctl.WriteFixFile(o.Root, plan); err != nil {
-				return sysctlHint(err)
+				return sysctlHint(err, "fix")
 			}
 		}
 		if !o.NoApply {
@@ -159,7 +159,7 @@ func runSysctlFix(_ context.Context, o *sysctlFixOptions) error {
 	}
 	switch {
 	case applyErr != nil:
-		return sysctlHint(applyErr)
+		return sysctlHint(applyErr, "fix")
 	case err != nil:
 		return err
 	case !rep.OK:

@@ -105,7 +105,7 @@ func TestSysctlHint(t *testing.T) {
 		want string
 	}{
 		{&sysctl.NoProcSysError{Root: "/mnt/image"},
-			"no live values: there is no /mnt/image/proc/sys/net (to check a tree's config files, add --config; to write only its file, sysctl fix --no-apply)"},
+			"no live values: there is no /mnt/image/proc/sys/net (to check the tree's config files, add --config)"},
 		{&sysctl.FileWriteError{Path: "/etc/sysctl.d/60-arpdoctor.conf", Err: &fs.PathError{Op: "open", Path: "/etc/sysctl.d", Err: syscall.EACCES}},
 			"writing /etc/sysctl.d/60-arpdoctor.conf: open /etc/sysctl.d: permission denied: run as root, or use --root for an image's tree"},
 		{&sysctl.FileWriteError{Path: "/etc/sysctl.d/60-arpdoctor.conf", Err: syscall.ENOSPC},
@@ -114,7 +114,7 @@ func TestSysctlHint(t *testing.T) {
 			"setting net.ipv4.conf.all.arp_notify live: read-only file system: needs root (CAP_NET_ADMIN) and a writable /proc/sys; run as root, or pass --no-apply"},
 	}
 	for _, tt := range tests {
-		got := sysctlHint(tt.err)
+		got := sysctlHint(tt.err, "check")
 		if got.Error() != tt.want {
 			t.Errorf("hint for %v:\n got %s\nwant %s", tt.err, got, tt.want)
 		}
@@ -125,8 +125,13 @@ func TestSysctlHint(t *testing.T) {
 
 	// End to end: a tree with no /proc/sys.
 	code, _, errOut := run(t, false, "sysctl", "check", "--root", trees+"image-unset")
-	if want := "arpdoctor: no live values: there is no " + trees + "image-unset/proc/sys/net (to check a tree's config files, add --config; to write only its file, sysctl fix --no-apply)\n"; errOut != want || code != ExitTrouble {
+	if want := "arpdoctor: no live values: there is no " + trees + "image-unset/proc/sys/net (to check the tree's config files, add --config)\n"; errOut != want || code != ExitTrouble {
 		t.Errorf("exit %d, stderr %q; want %d, %q", code, errOut, ExitTrouble, want)
+	}
+	// sysctl fix has no --config: its hint names what it has.
+	code, _, errOut = run(t, false, "sysctl", "fix", "--root", trees+"image-unset", "--dry-run")
+	if want := "arpdoctor: no live values: there is no " + trees + "image-unset/proc/sys/net (to write only the tree's config file, add --no-apply)\n"; errOut != want || code != ExitTrouble {
+		t.Errorf("fix: exit %d, stderr %q; want %d, %q", code, errOut, ExitTrouble, want)
 	}
 }
 
