@@ -153,6 +153,9 @@ var errIncomplete = &silentError{errors.New("the report is incomplete"), ExitTro
 // last, since their answers can make the kernel correct what they prove.
 func gatherDoctor(ctx context.Context, o *doctorOptions, c neighClient) (*diagnose.Facts, error) {
 	f := &diagnose.Facts{NetNS: o.NetNS, Profile: "cloud"}
+	if o.Passive {
+		f.DoctorFlags = []string{"--passive"}
+	}
 	var err error
 	if f.Entries, err = c.List(neigh.Filter{States: neigh.AllStates}); err != nil {
 		return nil, err
@@ -170,7 +173,16 @@ func gatherDoctor(ctx context.Context, o *doctorOptions, c neighClient) (*diagno
 		f.Trace = t
 	}
 	if !o.Passive {
-		f.Verify = doctorVerify(ctx, o, c, f.Entries)
+		entries := f.Entries
+		if f.Trace != nil && f.Trace.Err == nil {
+			// The trace took a while, and the kernel may have changed the
+			// table meanwhile (a failing client makes it ask again): probe
+			// the table as it is now, not as it was.
+			if entries, err = c.List(neigh.Filter{States: neigh.AllStates}); err != nil {
+				return nil, err
+			}
+		}
+		f.Verify = doctorVerify(ctx, o, c, entries)
 	}
 	return f, nil
 }

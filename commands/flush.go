@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -135,7 +136,7 @@ func runFlush(ctx context.Context, o *flushOptions) error {
 		if o.Output == "json" {
 			return writeJSON(o.io.Out, res)
 		}
-		return flushView{res: res, verbose: o.Verbose, style: o.tableStyle()}.render(o.io.Out)
+		return flushView{res: res, verbose: o.Verbose, style: o.tableStyle()}.render(o.io.Out, o.summaryOut())
 	}
 	// Repeat until told to stop; a pass that fails is logged and the next
 	// one tried, as cron would, unless the failure cannot mend itself.
@@ -185,13 +186,15 @@ type flushView struct {
 	style   tableStyle
 }
 
-func (v flushView) render(w io.Writer) error {
-	if v.verbose || v.res.DryRun {
-		if err := v.table().render(w, v.style); err != nil {
+// render writes the table of entries to w, and the summary line to
+// summary (stderr in a pipe, so that w holds only rows).
+func (v flushView) render(w, summary io.Writer) error {
+	if t := v.table(); (v.verbose || v.res.DryRun) && len(t.rows) > 0 {
+		if err := t.render(w, v.style); err != nil {
 			return err
 		}
 	}
-	_, err := fmt.Fprintln(w, v.style.p.faint(flushSummary(v.res)))
+	_, err := fmt.Fprintln(summary, v.style.p.faint(flushSummary(v.res)))
 	return err
 }
 
@@ -203,8 +206,20 @@ func (v flushView) table() *table {
 	if v.res.DryRun {
 		verb = "would-delete"
 	}
+	// With OnlyWrong, what the probe proved is why an entry went.
+	proven := map[netip.Addr]*neigh.ProbeResult{}
+	for i := range v.res.Probed {
+		proven[v.res.Probed[i].Entry.IP] = &v.res.Probed[i]
+	}
 	for _, e := range v.res.Deleted {
-		t.add(verb, e.IP.String(), e.MAC, e.Interface, e.State.String(), "")
+		why := ""
+		if r := proven[e.IP]; r != nil {
+			why = string(r.Verdict)
+			if len(r.Answered) > 0 {
+				why += ": " + r.Answered[0] + " answers"
+			}
+		}
+		t.add(verb, e.IP.String(), e.MAC, e.Interface, e.State.String(), why)
 	}
 	if !v.verbose {
 		return t

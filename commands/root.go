@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"slices"
 	"strings"
@@ -127,6 +128,16 @@ input, missing privilege, missing interface).`,
 // messages that the program's name already begins.
 func commandName(cmd *cobra.Command) string {
 	return strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+}
+
+// summaryOut is where a command writes the lines around its table
+// (summaries, notes): stdout on a terminal, stderr in a pipe, so that
+// what a script reads is rows only.
+func (g *globalOptions) summaryOut() io.Writer {
+	if g.io.OutTTY {
+		return g.io.Out
+	}
+	return g.io.ErrOut
 }
 
 // tableStyle is how this run prints tables.

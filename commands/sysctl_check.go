@@ -168,7 +168,7 @@ func runSysctlCheck(ctx context.Context, o *sysctlCheckOptions) error {
 	default:
 		v := sysctlReportView{rep: rep, wide: o.Output == "wide", style: o.tableStyle(), p: palette{on: o.color},
 			strict: o.Strict, netns: o.NetNS, root: o.Root}
-		err = v.render(o.io.Out)
+		err = v.render(o.io.Out, o.summaryOut())
 	}
 	if err != nil {
 		return err
@@ -191,7 +191,7 @@ type sysctlReportView struct {
 	p      palette
 }
 
-func (v sysctlReportView) render(w io.Writer) error {
+func (v sysctlReportView) render(w, summary io.Writer) error {
 	t := &table{header: []string{"STATUS", "KEY", "VALUE", "SOURCE", "WHY"}}
 	for _, r := range v.rep.Results {
 		t.add(string(r.Status), r.Key, r.Value, r.Source, r.Message)
@@ -216,11 +216,15 @@ func (v sysctlReportView) render(w io.Writer) error {
 			return err
 		}
 	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
+	b.Reset()
 	for _, n := range v.rep.Notes {
 		b.WriteString(v.p.faint(escape("note: "+n)) + "\n")
 	}
 	b.WriteString(v.summary() + "\n")
-	_, err := io.WriteString(w, b.String())
+	_, err := io.WriteString(summary, b.String())
 	return err
 }
 
@@ -275,7 +279,7 @@ func (v sysctlReportView) summary() string {
 	if v.strict && counts[sysctl.StatusWarn] > 0 {
 		verdict += " (--strict: warnings fail)"
 	}
-	line := fmt.Sprintf("%s: %s; %s", what, strings.Join(parts, ", "), verdict)
+	line := escape(fmt.Sprintf("%s: %s; %s", what, strings.Join(parts, ", "), verdict))
 	if v.rep.OK {
 		return v.p.green(line)
 	}

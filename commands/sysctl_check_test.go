@@ -378,7 +378,7 @@ the files given: 1 FAIL, 1 OK; failed
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := run(t, false, append([]string{"--no-headers", "sysctl", "check"}, tt.args...)...)
+			code, out, errOut := run(t, true, append([]string{"--no-headers", "--color", "never", "sysctl", "check"}, tt.args...)...)
 			if diff := cmp.Diff(tt.out, out); diff != "" {
 				t.Errorf("stdout (-want +got):\n%s", diff)
 			}

@@ -64,7 +64,7 @@ func busyKernel() sysctlKernel {
 // with live values from the fake kernel k (and /proc/sys under --root).
 func sysctlRun(t *testing.T, sub string, k sysctl.Kernel, format string, tty, color bool, args ...string) (code int, out string) {
 	t.Helper()
-	ios, _, stdout, _ := TestStreams()
+	ios, _, stdout, stderr := TestStreams()
 	ios.OutTTY = tty
 	// In a pipe the table has its header too; these tests look at the
 	// rows, and the terminal tests at the header.
@@ -89,7 +89,9 @@ func sysctlRun(t *testing.T, sub string, k sysctl.Kernel, format string, tty, co
 	if err != nil && exitCode(err) == ExitTrouble {
 		t.Fatalf("%s %v: %v", sub, args, err)
 	}
-	return exitCode(err), stdout.String()
+	// In a pipe the summary and the notes go to stderr: what a reader
+	// of both sees, in order.
+	return exitCode(err), stdout.String() + stderr.String()
 }
 
 const staleWhy = "below gc_thresh1 entries the garbage collector never runs, so an entry for a reused IP keeps the old MAC and replies go to a dead machine (Amazon Linux sets 0)"

@@ -250,11 +250,11 @@ func (a *assessment) trace() {
 		var pe *neigh.PrivilegeError
 		switch {
 		case errors.As(t.Err, &pe):
-			c := In(f.NetNS, "doctor", "--trace", t.Duration.String())
+			c := In(f.NetNS, append([]string{"doctor", "--trace", t.Duration.String()}, f.DoctorFlags...)...)
 			c.Sudo = true
 			run = &c
 		case errors.Is(t.Err, neigh.ErrNoDefaultRoute):
-			c := In(f.NetNS, "doctor", "--trace", t.Duration.String(), "-i", "IF")
+			c := In(f.NetNS, append([]string{"doctor", "--trace", t.Duration.String(), "-i", "IF"}, f.DoctorFlags...)...)
 			run = &c
 			ch.Summary += "; name the interface with -i"
 		}
@@ -282,7 +282,14 @@ func (a *assessment) trace() {
 	for _, n := range t.Summary.Handshakes {
 		total += n
 	}
+	// Handshakes that completed: those that worked, and those that
+	// completed only late, whose finding is a problem all the same.
 	ok := t.Summary.Handshakes[capture.HandshakeOK]
+	for i := range t.Findings {
+		if fd := &t.Findings[i]; fd.Kind != capture.HandshakeOK && (fd.Outcome == capture.Completed || fd.Outcome == capture.CompletedLate) {
+			ok++
+		}
+	}
 	ch.Summary = fmt.Sprintf("%s on %s: %s, %d completed; %s", t.Duration, t.Interface,
 		words.Count(total, "handshake", "handshakes"), ok, words.Count(t.Summary.Problems, "problem", "problems"))
 	findings := t.Findings

@@ -201,3 +201,24 @@ func TestCommandString(t *testing.T) {
 		t.Error("machine-wide prefix")
 	}
 }
+
+// A handshake that completed late is counted as completed, though its
+// finding is a problem.
+func TestTraceCountsLateCompletions(t *testing.T) {
+	late := capture.Finding{Kind: capture.SynAckToWrongMAC, Severity: capture.Problem, Outcome: capture.CompletedLate,
+		Client: netip.MustParseAddrPort("192.0.2.50:41000"), ClientMAC: "02:00:00:00:50:b2",
+		SynAckTo: []capture.MACCount{{MAC: "02:00:00:00:50:a1", Count: 9}}}
+	rep := Assess(&Facts{Settings: &sysctl.Report{}, Trace: &TraceFacts{Interface: "eth0", Duration: 15 * time.Second,
+		Summary: &capture.Summary{Handshakes: map[capture.Kind]int{capture.SynAckToWrongMAC: 1}, Problems: 1}, Findings: []capture.Finding{late}},
+		DoctorFlags: []string{"--passive"}})
+	for _, ch := range rep.Checks {
+		if ch.Name == CheckTrace && ch.Summary != "15s on eth0: 1 handshake, 1 completed; 1 problem" {
+			t.Errorf("trace summary %q", ch.Summary)
+		}
+	}
+	rep = Assess(&Facts{Settings: &sysctl.Report{}, DoctorFlags: []string{"--passive"},
+		Trace: &TraceFacts{Duration: 5 * time.Second, Err: neigh.ErrNoDefaultRoute}})
+	if got := rep.Incomplete[0].Run.String(); got != "arpdoctor doctor --trace 5s -i IF --passive" {
+		t.Errorf("the suggested run drops the user's flags: %q", got)
+	}
+}

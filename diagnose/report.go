@@ -66,6 +66,9 @@ type Facts struct {
 	Settings    *sysctl.Report
 	SettingsErr error
 	Profile     string
+	// DoctorFlags are flags of the run to keep in the doctor command lines
+	// the report suggests (--passive).
+	DoctorFlags []string
 	// Trace is what tracing handshakes saw; nil when not asked for.
 	Trace *TraceFacts
 	// Verify is what probing found; nil when not asked for (passive).

@@ -109,9 +109,10 @@ func (r *ProbeResult) Problem() bool {
 }
 
 // Corrected reports whether a stale entry was corrected by the kernel
-// itself, from the answer to the probe: it now holds the MAC that answered.
+// itself, from the answer to the probe: it now holds the MAC that answered,
+// and not because Fix replaced it.
 func (r *ProbeResult) Corrected() bool {
-	return r.Verdict == VerdictMismatch && r.After != nil && r.After.MAC == r.Answered[0]
+	return r.Verdict == VerdictMismatch && r.Fix != FixReplaced && r.After != nil && r.After.MAC == r.Answered[0]
 }
 
 // Probing paces: a new IP is started, and due repeats are sent, once per

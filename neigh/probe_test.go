@@ -370,3 +370,17 @@ func TestProbeUncached(t *testing.T) {
 		t.Errorf("state %q", s)
 	}
 }
+
+// After Fix replaced an entry, it holds the answering MAC because of the
+// fix, not because the kernel corrected it.
+func TestReplacedIsNotCorrected(t *testing.T) {
+	r := ProbeResult{Entry: Entry{MAC: "02:00:00:00:50:a1", State: Stale}, Answered: []string{"02:00:00:00:50:b2"},
+		Verdict: VerdictMismatch, Fix: FixReplaced, After: &Entry{MAC: "02:00:00:00:50:b2", State: Reachable}}
+	if r.Corrected() {
+		t.Error("a replaced entry counts as corrected by the kernel")
+	}
+	r.Fix = ""
+	if !r.Corrected() {
+		t.Error("an entry the kernel corrected does not count")
+	}
+}
