@@ -146,3 +146,31 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// -o table asks for the full-screen view: in a pipe that is a mistake to
+// say, not to turn silently into JSON lines.
+func TestWatchTableInPipe(t *testing.T) {
+	code, out, errOut := runWith(t, fakeSeams(&fakeNeigh{}, nil), false, "watch", "-o", "table", "--duration", "10ms")
+	if code != ExitTrouble || out != "" || !strings.Contains(errOut, "-o table is the full-screen view, for a terminal") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// After the full-screen view, the problem events stay on the terminal with
+// the command to run about each IP.
+func TestWatchRecall(t *testing.T) {
+	at := time.Date(2026, 11, 29, 12, 0, 0, 0, time.Local)
+	e := fixedEntries()[1]
+	var b strings.Builder
+	recall(&b, []neigh.Event{
+		{Time: at, Kind: neigh.EventMACChanged, Entry: e, OldMAC: "02:00:00:00:50:b2"},
+		{Time: at.Add(time.Second), Kind: neigh.EventFlipFlop, Entry: e, OldMAC: "02:00:00:00:50:b2"},
+	}, "blue")
+	want := "watch saw 2 problem events:\n" +
+		"  12:00:00 mac_changed 192.0.2.50 eth0 02:00:00:00:50:b2 -> 02:00:00:00:50:a1\n" +
+		"    next: arpdoctor --netns blue verify --ip 192.0.2.50 -i eth0\n" +
+		"  12:00:01 flip_flop 192.0.2.50 eth0 02:00:00:00:50:b2 -> 02:00:00:00:50:a1\n"
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}

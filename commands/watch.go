@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/arpdoctor/arpdoctor/diagnose"
 	"github.com/arpdoctor/arpdoctor/internal/words"
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/spf13/cobra"
@@ -83,6 +85,9 @@ Exit code 1 when a mac_changed, flip_flop or failed event was reported.`,
 			if err := o.validate(); err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("output") && o.Output == "table" && o.io.Term == nil {
+				return flagErrorf("-o table is the full-screen view, for a terminal; in a pipe watch writes JSON lines (-o json)")
+			}
 			return runF(cmd.Context(), o)
 		},
 	}
@@ -137,24 +142,54 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	}
 	defer c.Close()
 	wo := neigh.WatchOptions{Filter: o.filter, FlipWindow: o.FlipWindow, ChangesOnly: o.ChangesOnly}
-	problems := false
+	var problems []neigh.Event
 	note := func(evs []neigh.Event) {
 		for _, ev := range evs {
-			problems = problems || problemEvent(ev.Kind)
+			if problemEvent(ev.Kind) && len(problems) < maxRecalled {
+				problems = append(problems, ev)
+			}
 		}
 	}
-	if o.Output == "json" || o.io.Term == nil {
-		err = watchLines(ctx, c, wo, o.io.Out, note)
-	} else {
+	fullScreen := o.Output != "json" && o.io.Term != nil
+	if fullScreen {
 		err = watchFullScreen(ctx, c, wo, o, note)
+	} else {
+		err = watchLines(ctx, c, wo, o.io.Out, note)
 	}
 	if err != nil {
 		return err
 	}
-	if problems {
-		return ErrProblems
+	if len(problems) == 0 {
+		return nil
 	}
-	return nil
+	if fullScreen {
+		// The screen is gone with the view: what made the exit code 1
+		// stays in the scrollback, with what to run next.
+		recall(o.io.Out, problems, o.NetNS)
+	}
+	return ErrProblems
+}
+
+// maxRecalled bounds the problem events kept for the summary at exit.
+const maxRecalled = 20
+
+// recall lists the problem events seen, and the command to run about each
+// IP, once the full-screen view is gone.
+func recall(w io.Writer, evs []neigh.Event, netns string) {
+	fmt.Fprintf(w, "watch saw %s:\n", words.Count(len(evs), "problem event", "problem events"))
+	seen := map[netip.Addr]bool{}
+	for _, ev := range evs {
+		e := ev.Entry
+		line := fmt.Sprintf("  %s %s %s %s", ev.Time.Local().Format("15:04:05"), ev.Kind, e.IP, e.Interface)
+		if ev.OldMAC != "" {
+			line += fmt.Sprintf(" %s -> %s", ev.OldMAC, e.MAC)
+		}
+		fmt.Fprintln(w, escape(line))
+		if !seen[e.IP] {
+			seen[e.IP] = true
+			fmt.Fprintf(w, "    next: %s\n", escape(diagnose.In(netns, "verify", "--ip", e.IP.String(), "-i", e.Interface).String()))
+		}
+	}
 }
 
 // watchLines writes one JSON line per event, each batch flushed at once.

@@ -53,7 +53,7 @@ type Record struct {
 // FindingsPage is what /findings answers.
 type FindingsPage struct {
 	// Total counts the findings made since the exporter started; the
-	// page holds the most recent of them, oldest first.
+	// page holds the most recent of them, in the order they were reported.
 	Total    uint64   `json:"total"`
 	Findings []Record `json:"findings"`
 }
@@ -120,7 +120,7 @@ func (e *Exporter) note(rec Record) {
 	e.findings.add(rec)
 }
 
-// Findings returns the recent findings, oldest first.
+// Findings returns the recent findings, in the order they were reported.
 func (e *Exporter) Findings() FindingsPage { return e.findings.page() }
 
 // FindingsHandler serves the recent findings as JSON.
