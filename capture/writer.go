@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/pcapgo"
+	"golang.org/x/sys/unix"
 )
 
 // flushEvery bounds how long a written packet may wait in the buffer: a
@@ -165,11 +167,18 @@ func CreateOutput(path string, inPlace bool, inputs []Input) (*OutputFile, error
 		return nil, fmt.Errorf("checking %s: %w", path, err)
 	}
 	if inPlace {
-		f, err := os.Create(final)
-		if err != nil {
-			return nil, fmt.Errorf("creating %s: %w", path, err)
+		// Write only, never read: a FIFO opened for reading and writing
+		// has a reader, itself, and takes the capture nowhere. Without
+		// blocking: a FIFO nobody reads is an error now, not a hang; the
+		// runtime's poller then waits on the reader, and a stop ends it.
+		fd, err := unix.Open(final, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o644)
+		if err == unix.ENXIO {
+			return nil, fmt.Errorf("writing %s: nobody reads the FIFO: start its reader first", path)
 		}
-		return &OutputFile{f: f, path: final}, nil
+		if err != nil {
+			return nil, fmt.Errorf("creating %s: %w", path, &fs.PathError{Op: "open", Path: final, Err: err})
+		}
+		return &OutputFile{f: os.NewFile(uintptr(fd), final), path: final}, nil
 	}
 	f, err := os.CreateTemp(filepath.Dir(final), filepath.Base(final)+".*.partial")
 	if err != nil {

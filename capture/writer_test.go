@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -190,5 +193,47 @@ func TestPipeStopsWithContext(t *testing.T) {
 	sum, err := Run(ctx, RunConfig{Sources: []Source{src}, Emit: func(Finding) {}})
 	if err != nil || sum.Stopped != StoppedInterrupted {
 		t.Errorf("Run: %v, %+v", err, sum)
+	}
+}
+
+// A FIFO as -w is written, never read: with nobody reading it, that is an
+// error at once, not a capture going nowhere or a hang.
+func TestOutputFIFOWithoutReader(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "out.pcap")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := CreateOutput(fifo, false, nil)
+	if err == nil || !strings.Contains(err.Error(), "nobody reads the FIFO") {
+		t.Fatalf("err = %v, want nobody reads the FIFO", err)
+	}
+	// With a reader, what is written arrives.
+	done := make(chan []byte, 1)
+	go func() {
+		f, err := os.Open(fifo)
+		if err != nil {
+			done <- nil
+			return
+		}
+		defer f.Close()
+		b, _ := io.ReadAll(f)
+		done <- b
+	}()
+	var out *OutputFile
+	for range 100 {
+		if out, err = CreateOutput(fifo, false, nil); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Write([]byte("pcap"))
+	if err := out.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if b := <-done; string(b) != "pcap" {
+		t.Errorf("the reader got %q", b)
 	}
 }

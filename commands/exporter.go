@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -150,8 +151,33 @@ func (o *exporterOptions) validate() error {
 	if o.LogFormat != "logfmt" && o.LogFormat != "json" {
 		return flagErrorf("--log.format %q: want logfmt or json", o.LogFormat)
 	}
+	if err := checkConfigFile(o.WebConfigFile); err != nil {
+		return fmt.Errorf("--web.config.file %s: %w", o.WebConfigFile, err)
+	}
 	if err := web.Validate(o.WebConfigFile); err != nil {
 		return fmt.Errorf("--web.config.file %s: %w", o.WebConfigFile, err)
+	}
+	return nil
+}
+
+// maxWebConfig bounds the web configuration file: a few kilobytes of YAML
+// in practice.
+const maxWebConfig = 1 << 20
+
+// checkConfigFile refuses what exporter-toolkit would read without end or
+// block on: a device such as /dev/zero, a FIFO, a huge file.
+func checkConfigFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return err
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("not a regular file")
+	case fi.Size() > maxWebConfig:
+		return fmt.Errorf("%d bytes, more than a web configuration holds (%d at most)", fi.Size(), maxWebConfig)
 	}
 	return nil
 }

@@ -121,6 +121,20 @@ input, missing privilege, missing interface).`,
 	)
 	registerCompletions(root, g)
 	describeOutputs(root)
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+			// A group given a word that names none of its commands:
+			// an error with a suggestion, as at the top, not its help.
+			c.Args = cobra.ArbitraryArgs
+			c.RunE = func(c *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					return unknownCommand(c, args[0])
+				}
+				return c.Help()
+			}
+		}
+	}
 	return root
 }
 
@@ -170,6 +184,11 @@ func (g *globalOptions) resolve(cmd *cobra.Command) error {
 	if !slices.Contains(formats, g.Output) {
 		return flagErrorf("%s does not print -o %s (want %s)", commandName(cmd), g.Output, strings.Join(formats, ", "))
 	}
+	// An empty --netns would mean the current namespace: a script whose
+	// variable came out empty must not act on the host.
+	if f := cmd.Flags().Lookup("netns"); f != nil && f.Changed && g.NetNS == "" {
+		return flagErrorf("--netns needs a name or a path; leave it out for the current namespace")
+	}
 	if g.AllNetNS {
 		if cmd.Annotations[allNetNSAnnotation] == "" {
 			return flagErrorf("%s does not take --all-netns", commandName(cmd))
@@ -207,7 +226,9 @@ func mainWith(ctx context.Context, ios *IOStreams, s seams, args []string) int {
 	if err == nil || errors.Is(err, ErrProblems) || errors.As(err, &se) {
 		return exitCode(err)
 	}
-	msg := cobraSuggestion.ReplaceAllString(withHint(err), `; did you mean "$1"?`)
+	// Errors quote names from outside (interfaces, files, namespaces):
+	// escaped, as everything printed is.
+	msg := escape(cobraSuggestion.ReplaceAllString(withHint(err), `; did you mean "$1"?`))
 	var fe *FlagError
 	if errors.As(err, &fe) || isUsageError(err) {
 		msg += fmt.Sprintf(" (see '%s --help')", cmd.CommandPath())

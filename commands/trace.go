@@ -102,6 +102,9 @@ Exit 1 when a problem was found, 0 when none, 2 on trouble.`,
 		Args:        cobra.NoArgs,
 		Annotations: outputs("table", "json"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("write") && o.Write == "" {
+				return flagErrorf("-w needs a file name")
+			}
 			if err := o.validate(); err != nil {
 				return err
 			}
@@ -267,7 +270,7 @@ func runTrace(ctx context.Context, o *traceOptions) error {
 		if o.NetNS != "" {
 			where = " in network namespace " + o.NetNS
 		}
-		fmt.Fprintf(o.io.ErrOut, "capturing on %s%s; Ctrl-C stops and prints the summary\n", o.Interface, where)
+		fmt.Fprintf(o.io.ErrOut, "capturing on %s%s; Ctrl-C stops and prints the summary\n", escape(o.Interface), escape(where))
 	}
 	cfg := capture.RunConfig{
 		Sources:          sources,
@@ -446,7 +449,7 @@ func (v *traceView) summary(s *capture.Summary) {
 		fmt.Fprintf(w, "top peers with problems: %s\n", strings.Join(peers, ", "))
 	}
 	for _, src := range s.Sources {
-		line := fmt.Sprintf("%s: %d %s, %d passed the filter", src.Name, src.Packets, words.Plural(src.Packets, "packet", "packets"), src.Matched)
+		line := fmt.Sprintf("%s: %d %s, %d passed the filter", escape(src.Name), src.Packets, words.Plural(src.Packets, "packet", "packets"), src.Matched)
 		if src.Undecodable > 0 {
 			line += fmt.Sprintf(", %d undecodable", src.Undecodable)
 		}
@@ -460,7 +463,7 @@ func (v *traceView) summary(s *capture.Summary) {
 		for i, k := range u.Kinds {
 			kinds[i] = string(k)
 		}
-		fmt.Fprintf(w, "not possible in %s: %s: %s\n", u.Source, strings.Join(kinds, ", "), u.Reason)
+		fmt.Fprintf(w, "not possible in %s: %s: %s\n", escape(u.Source), strings.Join(kinds, ", "), u.Reason)
 	}
 	if s.Evicted > 0 {
 		fmt.Fprintf(w, "%s %d handshakes and probes evicted without a verdict to stay within --max-handshakes\n", v.p.yellow("warning:"), s.Evicted)

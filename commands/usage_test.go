@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -43,6 +45,35 @@ func TestUsageErrors(t *testing.T) {
 		_, _, errOut := runWith(t, fakeSeams(incidentTable(), nil), false, args...)
 		if !strings.Contains(errOut, "did you mean") {
 			t.Errorf("%v: no suggestion in %q", args, errOut)
+		}
+	}
+}
+
+// What a review with bad input found: an empty --netns would mean the
+// host; a web config that never ends; a tree whose proc leads out of it.
+func TestBadInputs(t *testing.T) {
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	if err := os.MkdirAll(filepath.Join(tree, "etc", "sysctl.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/proc", filepath.Join(tree, "proc")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--netns", "", "neigh"}, "arpdoctor: --netns needs a name or a path; leave it out for the current namespace (see 'arpdoctor neigh --help')\n"},
+		{[]string{"--netns", "", "flush", "--all"}, "arpdoctor: --netns needs a name or a path; leave it out for the current namespace (see 'arpdoctor flush --help')\n"},
+		{[]string{"exporter", "--web.listen-address", "127.0.0.1:0", "--web.config.file", "/dev/zero"}, "arpdoctor: --web.config.file /dev/zero: not a regular file\n"},
+		{[]string{"trace", "-r", "x.pcap", "-w", ""}, "arpdoctor: -w needs a file name (see 'arpdoctor trace --help')\n"},
+		{[]string{"completion", "nosh"}, "arpdoctor: unknown command \"nosh\" for \"arpdoctor completion\"; did you mean \"bash\"? (see 'arpdoctor completion --help')\n"},
+		{[]string{"sysctl", "check", "--root", tree}, "arpdoctor: no live values: there is no " + tree + "/proc/sys/net (to check the tree's config files, add --config)\n"},
+	} {
+		code, out, errOut := runWith(t, fakeSeams(incidentTable(), nil), false, tt.args...)
+		if code != ExitTrouble || out != "" || errOut != tt.want {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 and %q", tt.args, code, out, errOut, tt.want)
 		}
 	}
 }

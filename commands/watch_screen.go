@@ -116,7 +116,7 @@ func (s *watchScreen) render(now time.Time, width, height int) []string {
 
 	head := "arpdoctor watch"
 	if s.netns != "" {
-		head += " · netns " + s.netns
+		head += " · netns " + escape(s.netns)
 	}
 	head += " · " + now.Format("15:04:05")
 	if s.rereadErr != "" {
@@ -156,7 +156,7 @@ func (s *watchScreen) render(now time.Time, width, height int) []string {
 var watchColumns = []watchColumn{
 	{"IP", func(e *neigh.Entry) string { return e.IP.String() }, 0, 3, 8},
 	{"MAC", func(e *neigh.Entry) string { return e.MAC }, 0, 2, 8},
-	{"INTERFACE", func(e *neigh.Entry) string { return e.Interface }, 4, 0, 0},
+	{"INTERFACE", func(e *neigh.Entry) string { return escape(e.Interface) }, 4, 0, 0},
 	{"STATE", func(e *neigh.Entry) string { return e.State.String() }, 0, 1, 5},
 	{"CONFIRMED", func(e *neigh.Entry) string { return e.ConfirmedAgo.String() }, 3, 0, 0},
 	{"USED", func(e *neigh.Entry) string { return e.UsedAgo.String() }, 2, 0, 0},
@@ -299,7 +299,9 @@ func (s *watchScreen) table(entries []neigh.Entry, changed map[watchKey]bool, ro
 // eventLine is one line of the event pane.
 func (s *watchScreen) eventLine(ev neigh.Event, width int) string {
 	text, paint := describeEvent(s.p, ev)
-	return paint(fit(ev.Time.Format("15:04:05")+"  "+text, width))
+	// Interface names come from the kernel, and anyone who can make an
+	// interface chooses them: escaped, or they would drive the terminal.
+	return paint(fit(ev.Time.Format("15:04:05")+"  "+escape(text), width))
 }
 
 // describeEvent says what an event means, and how to color it: the

@@ -1,6 +1,10 @@
 package diagnose
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
 
 // Command is an arpdoctor command line to run next.
 type Command struct {
@@ -47,11 +51,32 @@ func (c Command) String() string {
 // MarshalText writes the command line, so that JSON carries it as a string.
 func (c Command) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
 
-// quoteArg quotes an argument for a POSIX shell when it needs it, so that a
-// suggested line can be pasted as it is.
+// quoteArg quotes an argument for a shell when it needs it, so that a
+// suggested line can be pasted as it is. An argument with control
+// characters (an interface named to drive a terminal) is written in
+// bash's and zsh's $'...' form, whose escapes give back the real bytes
+// and print as plain text.
 func quoteArg(s string) string {
 	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,:/=@%+") == "" {
 		return s
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError }) {
+		var b strings.Builder
+		b.WriteString("$'")
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			switch {
+			case c == '\\' || c == '\'':
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			case c < 0x20 || c >= 0x7f:
+				fmt.Fprintf(&b, "\\x%02x", c)
+			default:
+				b.WriteByte(c)
+			}
+		}
+		b.WriteString("'")
+		return b.String()
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

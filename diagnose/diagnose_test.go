@@ -70,6 +70,13 @@ func TestDiagnosis(t *testing.T) {
 		{name: "trace alone", findings: []capture.Finding{wrongMAC}, certainty: "proven",
 			summary: "stale neighbor entry for 192.0.2.50: the SYN came from 02:00:00:00:50:b2, the SYN-ACKs went to 02:00:00:00:50:a1",
 			next:    []string{"arpdoctor --netns blue flush --ip 192.0.2.50"}},
+		{name: "trace alone, the kernel corrected it since", findings: []capture.Finding{func() capture.Finding {
+			f := wrongMAC
+			f.KernelCorrected = true
+			return f
+		}()}, certainty: "proven",
+			summary: "stale neighbor entry for 192.0.2.50: the SYN came from 02:00:00:00:50:b2, the SYN-ACKs went to 02:00:00:00:50:a1; the kernel has corrected the entry since",
+			next:    []string{}},
 		{name: "duplicate before dead", probed: []neigh.ProbeResult{dead, dup}, certainty: "proven",
 			summary: "2 hosts claim 192.0.2.88: 02:00:00:00:88:88, 02:00:00:00:88:01",
 			next:    []string{"arpdoctor --netns blue watch --ip 192.0.2.88 -i eth0"}},
@@ -189,6 +196,8 @@ func TestCommandString(t *testing.T) {
 		{In("/proc/42/ns/net", "verify"), "arpdoctor --netns /proc/42/ns/net verify"},
 		{In("it's", "verify"), `arpdoctor --netns 'it'\''s' verify`},
 		{In("a b", "verify"), "arpdoctor --netns 'a b' verify"},
+		{In("lab", "flush", "-i", "x\x1b[2J"), `arpdoctor --netns lab flush -i $'x\x1b[2J'`},
+		{In("lab", "flush", "-i", "it's\x07"), `arpdoctor --netns lab flush -i $'it\'s\x07'`},
 		{Command{NetNS: "blue", Args: []string{"doctor"}, Sudo: true}, "sudo arpdoctor --netns blue doctor"},
 		{MachineWide("sysctl", "fix"), "arpdoctor sysctl fix  # machine-wide: changes the host's settings for every namespace"},
 	}

@@ -113,6 +113,11 @@ func (d diagnoser) stale() *Diagnosis {
 	default:
 		ip = seen.Client.Addr().String()
 		dg.Summary = fmt.Sprintf("stale neighbor entry for %s: the SYN came from %s, the SYN-ACKs went to %s", ip, seen.ClientMAC, seen.SynAckTo[0].MAC)
+		if seen.KernelCorrected {
+			// Nothing left to flush: what remains is why it lived.
+			corrected = true
+			dg.Summary += "; the kernel has corrected the entry since"
+		}
 	}
 	if !corrected {
 		args := []string{"flush", "--ip", ip}

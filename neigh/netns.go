@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -39,6 +40,11 @@ func OpenNetNS(spec string) (*NetNS, error) {
 			return nil, fmt.Errorf("invalid network namespace name %q", spec)
 		}
 		path = filepath.Join(NamedNetNSDir, spec)
+	}
+	// A namespace file is a regular file (nsfs); anything else (a FIFO
+	// would block the open below for ever) is not a namespace.
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a network namespace", path)
 	}
 	h, err := netns.GetFromPath(path)
 	if err != nil {

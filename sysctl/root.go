@@ -60,6 +60,12 @@ func (r *treeRoot) Close() error { return unix.Close(r.fd) }
 // of open(2); O_CLOEXEC is always added.
 func (r *treeRoot) open(name string, flags int, mode uint32) (*os.File, error) {
 	fd, err := r.openFD(name, flags|unix.O_CLOEXEC, mode)
+	if err == unix.ELOOP && flags&(unix.O_CREAT|unix.O_WRONLY|unix.O_RDWR) == 0 {
+		// A link that loops within the tree, or that leads out of it and
+		// back in (proc -> /proc is R/proc -> R/proc): what it would reach
+		// is not in the tree, as if it were missing.
+		err = unix.ENOENT
+	}
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
