@@ -21,6 +21,14 @@ import (
 // host's among them, are never read or probed.
 func labOnly(t *testing.T, nss ...*neightest.Namespace) seams {
 	t.Helper()
+	s, _ := labOnlyDir(t, nss...)
+	return s
+}
+
+// labOnlyDir is labOnly, also returning the directory the namespaces are
+// mounted in, so that a test can make one disappear.
+func labOnlyDir(t *testing.T, nss ...*neightest.Namespace) (seams, string) {
+	t.Helper()
 	dir := t.TempDir()
 	for _, ns := range nss {
 		path := filepath.Join(dir, ns.Name)
@@ -33,11 +41,12 @@ func labOnly(t *testing.T, nss ...*neightest.Namespace) seams {
 		t.Cleanup(func() { unix.Unmount(path, unix.MNT_DETACH) })
 	}
 	s := kernelSeams()
+	proc := t.TempDir()
 	s.discover = func(ctx context.Context, _ string) ([]netnsTarget, []namespaces.Note, error) {
-		return discoverWith(ctx, namespaces.Options{ProcRoot: t.TempDir(), NamedDirs: []string{dir},
+		return discoverWith(ctx, namespaces.Options{ProcRoot: proc, NamedDirs: []string{dir},
 			BindDirs: []string{}, SkipMounts: true})
 	}
-	return s
+	return s, dir
 }
 
 // doctor --all-netns on the incident's lab and six more namespaces: the

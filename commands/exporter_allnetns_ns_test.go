@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/arpdoctor/arpdoctor/namespaces"
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/arpdoctor/arpdoctor/neigh/neightest"
 	"golang.org/x/sys/unix"
@@ -118,42 +117,4 @@ func TestExporterAllNetNS(t *testing.T) {
 	if code := ex.stop(t); code != ExitOK {
 		t.Errorf("exit code %d after cancel, want 0; log:\n%s", code, ex.errOut)
 	}
-}
-
-// labOnlyDir is labOnly, also returning the directory the namespaces are
-// mounted in, so that a test can make one disappear.
-func labOnlyDir(t *testing.T, nss ...*neightest.Namespace) (seams, string) {
-	t.Helper()
-	dir := t.TempDir()
-	for _, ns := range nss {
-		path := filepath.Join(dir, ns.Name)
-		if err := os.WriteFile(path, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := unix.Mount(ns.Path, path, "", unix.MS_BIND, ""); err != nil {
-			t.Fatalf("bind-mounting %s: %v", ns.Path, err)
-		}
-		t.Cleanup(func() { unix.Unmount(path, unix.MNT_DETACH) })
-	}
-	s := kernelSeams()
-	proc := t.TempDir()
-	s.discover = func(ctx context.Context, _ string) ([]netnsTarget, []namespaces.Note, error) {
-		res, err := namespaces.Discover(ctx, namespaces.Options{ProcRoot: proc, NamedDirs: []string{dir},
-			BindDirs: []string{}, SkipMounts: true})
-		if err != nil {
-			return nil, nil, err
-		}
-		out := make([]netnsTarget, len(res.Namespaces))
-		for i, ns := range res.Namespaces {
-			out[i] = netnsTarget{ns: ns, open: func() (neighClient, error) {
-				c, err := ns.Open()
-				if err != nil {
-					return nil, err
-				}
-				return c, nil
-			}}
-		}
-		return out, res.Notes, nil
-	}
-	return s, dir
 }
