@@ -14,6 +14,7 @@ import (
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/arpdoctor/arpdoctor/sysctl"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 type doctorOptions struct {
@@ -278,6 +279,14 @@ func doctorTrace(ctx context.Context, o *doctorOptions, c neighClient) (*diagnos
 	t := &diagnose.TraceFacts{Interface: o.Interface, Duration: o.Trace}
 	if t.Interface == "" {
 		if t.Interface, t.Err = c.DefaultRouteInterface(); t.Err != nil {
+			// Name what could be traced instead.
+			if ifs, err := c.Interfaces(); err == nil {
+				for _, ifi := range ifs {
+					if ifi.Flags&unix.IFF_LOOPBACK == 0 && len(ifi.MAC) == 6 {
+						t.Interfaces = append(t.Interfaces, ifi.Name)
+					}
+				}
+			}
 			return t, nil
 		}
 	}

@@ -254,9 +254,17 @@ func (a *assessment) trace() {
 			c.Sudo = true
 			run = &c
 		case errors.Is(t.Err, neigh.ErrNoDefaultRoute):
-			c := In(f.NetNS, append([]string{"doctor", "--trace", t.Duration.String(), "-i", "IF"}, f.DoctorFlags...)...)
-			run = &c
+			// One interface to trace: name it; several: list them.
+			ifname := "IF"
 			ch.Summary += "; name the interface with -i"
+			switch {
+			case len(t.Interfaces) == 1:
+				ifname = t.Interfaces[0]
+			case len(t.Interfaces) > 1:
+				ch.Summary += " (" + strings.Join(t.Interfaces, ", ") + ")"
+			}
+			c := In(f.NetNS, append([]string{"doctor", "--trace", t.Duration.String(), "-i", ifname}, f.DoctorFlags...)...)
+			run = &c
 		}
 		a.skip(ch, t.Err, run)
 		return

@@ -231,3 +231,27 @@ func TestTraceCountsLateCompletions(t *testing.T) {
 		t.Errorf("the suggested run drops the user's flags: %q", got)
 	}
 }
+
+// With no default route, the suggested trace names the one interface
+// there is to trace, or lists them.
+func TestTraceWithoutDefaultRoute(t *testing.T) {
+	for _, tt := range []struct {
+		ifs     []string
+		run     string
+		summary string
+	}{
+		{[]string{"eth0"}, "arpdoctor --netns blue doctor --trace 5s -i eth0", "no handshakes traced: no default route; name the interface with -i"},
+		{[]string{"eth0", "eth1"}, "arpdoctor --netns blue doctor --trace 5s -i IF", "no handshakes traced: no default route; name the interface with -i (eth0, eth1)"},
+	} {
+		rep := Assess(&Facts{NetNS: "blue", Settings: &sysctl.Report{},
+			Trace: &TraceFacts{Duration: 5 * time.Second, Err: neigh.ErrNoDefaultRoute, Interfaces: tt.ifs}})
+		if got := rep.Incomplete[0].Run.String(); got != tt.run {
+			t.Errorf("%v: run %q, want %q", tt.ifs, got, tt.run)
+		}
+		for _, ch := range rep.Checks {
+			if ch.Name == CheckTrace && ch.Summary != tt.summary {
+				t.Errorf("%v: summary %q, want %q", tt.ifs, ch.Summary, tt.summary)
+			}
+		}
+	}
+}

@@ -78,6 +78,9 @@ type Facts struct {
 // TraceFacts are the handshakes traced live.
 type TraceFacts struct {
 	Interface string
+	// Interfaces are the namespace's interfaces that could be traced,
+	// for a suggestion when no default route named one.
+	Interfaces []string
 	Duration  time.Duration
 	// Err says why the trace did not run; Summary is nil then.
 	Err      error
