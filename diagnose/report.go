@@ -81,7 +81,7 @@ type TraceFacts struct {
 	// Interfaces are the namespace's interfaces that could be traced,
 	// for a suggestion when no default route named one.
 	Interfaces []string
-	Duration  time.Duration
+	Duration   time.Duration
 	// Err says why the trace did not run; Summary is nil then.
 	Err      error
 	Summary  *capture.Summary
