@@ -1,9 +1,7 @@
 package commands
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -15,34 +13,6 @@ import (
 	"github.com/arpdoctor/arpdoctor/neigh/neightest"
 	"golang.org/x/sys/unix"
 )
-
-// startExporterWith is startExporter with the seams given.
-func startExporterWith(t *testing.T, s seams, args ...string) *exporting {
-	t.Helper()
-	ex := &exporting{errOut: &lockedBuffer{}, code: make(chan int, 1)}
-	ios := &IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: ex.errOut, Getenv: func(string) string { return "" }}
-	ctx, cancel := context.WithCancel(context.Background())
-	ex.cancel = cancel
-	args = append(args, "--web.listen-address", "127.0.0.1:0", "--log.format", "json")
-	go func() { ex.code <- mainWith(ctx, ios, s, args) }()
-	t.Cleanup(cancel)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if m := listeningOn.FindStringSubmatch(ex.errOut.String()); m != nil {
-			ex.base = "http://" + m[1]
-			return ex
-		}
-		select {
-		case code := <-ex.code:
-			t.Fatalf("exporter %v ended with %d before listening: %s", args, code, ex.errOut)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("exporter %v is not listening after 10s: %s", args, ex.errOut)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // awaitScrape scrapes until ok holds, or fails after a generous while:
 // the rounds over the namespaces come every few seconds.

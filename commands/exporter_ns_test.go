@@ -36,12 +36,18 @@ var listeningOn = regexp.MustCompile(`"msg":"Listening on","address":"([^"]+)"`)
 
 func startExporter(t *testing.T, args ...string) *exporting {
 	t.Helper()
+	return startExporterWith(t, kernelSeams(), args...)
+}
+
+// startExporterWith is startExporter with the seams given.
+func startExporterWith(t *testing.T, s seams, args ...string) *exporting {
+	t.Helper()
 	ex := &exporting{errOut: &lockedBuffer{}, code: make(chan int, 1)}
 	ios := &IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: ex.errOut, Getenv: func(string) string { return "" }}
 	ctx, cancel := context.WithCancel(context.Background())
 	ex.cancel = cancel
 	args = append(args, "--web.listen-address", "127.0.0.1:0", "--log.format", "json")
-	go func() { ex.code <- Main(ctx, ios, args) }()
+	go func() { ex.code <- mainWith(ctx, ios, s, args) }()
 	t.Cleanup(cancel)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
