@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"errors"
 	"net/netip"
 
 	"github.com/arpdoctor/arpdoctor/neigh"
@@ -71,4 +72,41 @@ func (k *KernelView) OnLink(ip netip.Addr) (onLink, known bool) {
 		return true, true
 	}
 	return !r.Gateway.IsValid() && r.IfIndex == k.ifindex, true
+}
+
+// Live is a live capture together with the kernel's view of its
+// interface: how trace, doctor and the exporter all capture.
+type Live struct {
+	*LiveSource
+	// Host is nil when the kernel's view could not be opened (findings
+	// then lack the kernel's entries); HostErr says why.
+	Host    HostView
+	HostErr error
+	kv      *KernelView
+}
+
+// OpenLiveWithHost opens the capture cfg describes and the kernel's view
+// of its interface in the same namespace. A capture that cannot open is
+// an error; a view that cannot is not.
+func OpenLiveWithHost(cfg LiveConfig) (*Live, error) {
+	src, err := OpenLive(cfg)
+	if err != nil {
+		return nil, err
+	}
+	l := &Live{LiveSource: src}
+	if l.kv, l.HostErr = OpenKernelView(cfg.NetNS, cfg.Interface); l.HostErr == nil {
+		l.Host = l.kv
+	}
+	return l, nil
+}
+
+// Close releases the capture and the kernel's view; closing again does
+// nothing.
+func (l *Live) Close() error {
+	err := l.LiveSource.Close()
+	if l.kv != nil {
+		err = errors.Join(err, l.kv.Close())
+		l.kv, l.Host = nil, nil
+	}
+	return err
 }

@@ -54,21 +54,14 @@ type liveCapture struct {
 func (l *liveCapture) Close() { l.close() }
 
 // openLiveCapture opens the capture socket on ifname inside netns, and the
-// kernel's view of that interface. trace and doctor capture the same way.
+// kernel's view of that interface, as capture.OpenLiveWithHost does for
+// the exporter too.
 func openLiveCapture(netns, ifname string, f capture.Filter) (*liveCapture, error) {
-	src, err := capture.OpenLive(capture.LiveConfig{NetNS: netns, Interface: ifname, Filter: f})
+	l, err := capture.OpenLiveWithHost(capture.LiveConfig{NetNS: netns, Interface: ifname, Filter: f})
 	if err != nil {
 		return nil, err
 	}
-	l := &liveCapture{Source: src, close: func() { src.Close() }}
-	kv, err := capture.OpenKernelView(netns, ifname)
-	if err != nil {
-		l.HostErr = err
-		return l, nil
-	}
-	l.Host = kv
-	l.close = func() { src.Close(); kv.Close() }
-	return l, nil
+	return &liveCapture{Source: l, Host: l.Host, HostErr: l.HostErr, close: func() { l.Close() }}, nil
 }
 
 // privilegeHint says how to get a capability, for the one line that

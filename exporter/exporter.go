@@ -215,7 +215,7 @@ func Open(cfg Config) (*Exporter, error) {
 		if _, err := c.InterfaceByName(ifname); err != nil {
 			return fail(err)
 		}
-		live, err := capture.OpenLive(capture.LiveConfig{NetNS: cfg.NetNS, Interface: ifname, IdleTick: traceIdleTick})
+		live, err := capture.OpenLiveWithHost(capture.LiveConfig{NetNS: cfg.NetNS, Interface: ifname, IdleTick: traceIdleTick})
 		if err != nil {
 			return fail(fmt.Errorf("tracing %s: %w", ifname, err))
 		}
@@ -416,7 +416,7 @@ type liveTrace struct {
 	netns, ifname string
 	maxHandshakes int
 	mu            sync.Mutex
-	live          *capture.LiveSource // the capture opened by Open, until the first run takes it
+	live          *capture.Live // the capture opened by Open, until the first run takes it
 }
 
 func (lt *liveTrace) run(ctx context.Context, emit func(capture.Finding)) error {
@@ -426,21 +426,16 @@ func (lt *liveTrace) run(ctx context.Context, emit func(capture.Finding)) error 
 	lt.mu.Unlock()
 	if live == nil {
 		var err error
-		if live, err = capture.OpenLive(capture.LiveConfig{NetNS: lt.netns, Interface: lt.ifname, IdleTick: traceIdleTick}); err != nil {
+		if live, err = capture.OpenLiveWithHost(capture.LiveConfig{NetNS: lt.netns, Interface: lt.ifname, IdleTick: traceIdleTick}); err != nil {
 			return err
 		}
 	}
 	defer live.Close()
-	var host capture.HostView
-	if kv, err := capture.OpenKernelView(lt.netns, lt.ifname); err == nil {
-		defer kv.Close()
-		host = kv
-	}
 	_, err := capture.Run(ctx, capture.RunConfig{
 		Sources:          []capture.Source{live},
 		HandshakeTimeout: capture.DefaultHandshakeTimeout,
 		MaxHandshakes:    lt.maxHandshakes,
-		Host:             host,
+		Host:             live.Host,
 		CountOK:          true,
 		Emit:             emit,
 	})
