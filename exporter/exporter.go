@@ -240,7 +240,7 @@ func newExporter(cfg Config, src sources) *Exporter {
 	e.collectors = []collector{
 		&neighborCollector{maxInterfaces: cfg.MaxInterfaces},
 		&tableCollector{procStats: src.procStats},
-		&settingsCollector{profile: cfg.Profile, rules: rules, read: src.settings},
+		&settingsCollector{profile: cfg.Profile, rules: rules, read: src.settings, now: src.now},
 	}
 	ev := newEventsCollector(e, cfg.MaxInterfaces)
 	e.collectors = append(e.collectors, ev)

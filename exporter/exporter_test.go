@@ -273,6 +273,26 @@ arpdoctor_sysctl_rule_ok{profile="kubernetes",rule="threshold-order"} 1
 	}
 }
 
+// The settings are read once a minute, not on every scrape: reading them
+// is most of a scrape's cost.
+func TestSettingsReadOnceAMinute(t *testing.T) {
+	k := &fakeKernel{tables: tablesForTest}
+	rules, _ := sysctl.Profile("cloud")
+	reads := 0
+	now := t0
+	c := &settingsCollector{profile: "cloud", rules: rules, now: func() time.Time { return now },
+		read: func(k sysctl.Kernel) (*sysctl.Snapshot, error) { reads++; return stockSettings(k) }}
+	for _, d := range []time.Duration{0, time.Second, 59 * time.Second, time.Minute, time.Minute + time.Second} {
+		now = t0.Add(d)
+		if n := testutil.CollectAndCount(one{c, k}, "arpdoctor_sysctl_rule_ok"); n != 6 {
+			t.Fatalf("at %v: %d rules, want 6", d, n)
+		}
+	}
+	if reads != 2 {
+		t.Errorf("read the settings %d times in 61 s of scrapes, want 2", reads)
+	}
+}
+
 // fakeWatcher sends its batches, then waits for the end.
 type fakeWatcher struct {
 	batches [][]neigh.Event

@@ -2,6 +2,8 @@ package exporter
 
 import (
 	"errors"
+	"sync"
+	"time"
 
 	"github.com/arpdoctor/arpdoctor/sysctl"
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,11 +13,25 @@ import (
 // A rule holds when every value it judges is OK; a warning counts as
 // broken, as `sysctl check` shows it. The values are the live ones: whether
 // they survive a reboot is for `arpdoctor sysctl check` to say.
+//
+// Reading the settings is most of a scrape's cost (dozens of files under
+// /proc/sys, read from inside the namespace), and they change rarely: the
+// judgment is kept for settingsEvery, so a rule's value, and the rules on
+// the table's counters, may lag by that much.
 type settingsCollector struct {
 	profile string
 	rules   []sysctl.Rule
 	read    settingsReader
+	now     func() time.Time
+
+	mu    sync.Mutex
+	at    time.Time // when the kept judgment was made
+	order []string  // the rules judged, in the report's order
+	value map[string]float64
 }
+
+// settingsEvery is how often the settings are read again.
+const settingsEvery = time.Minute
 
 func (*settingsCollector) name() string { return "settings" }
 
@@ -25,6 +41,24 @@ func (c *settingsCollector) update(s *scrape, ch chan<- prometheus.Metric) error
 	if len(c.rules) == 0 {
 		return nil
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.order == nil || c.now().Sub(c.at) >= settingsEvery {
+		if err := c.judge(s); err != nil {
+			return err
+		}
+	}
+	for _, id := range c.order {
+		ch <- prometheus.MustNewConstMetric(sysctlRuleOKDesc, prometheus.GaugeValue, c.value[id], c.profile, id)
+	}
+	return nil
+}
+
+// judge reads the settings and keeps each rule's value.
+func (c *settingsCollector) judge(s *scrape) error {
 	if c.read == nil {
 		return errors.New("no source of settings")
 	}
@@ -54,15 +88,16 @@ func (c *settingsCollector) update(s *scrape, ch chan<- prometheus.Metric) error
 			broken[r.Rule] = true
 		}
 	}
+	c.order, c.value, c.at = []string{}, map[string]float64{}, c.now()
 	for _, id := range order {
 		if !visible[id] {
 			continue
 		}
-		v := 1.0
+		c.order = append(c.order, id)
+		c.value[id] = 1
 		if broken[id] {
-			v = 0
+			c.value[id] = 0
 		}
-		ch <- prometheus.MustNewConstMetric(sysctlRuleOKDesc, prometheus.GaugeValue, v, c.profile, id)
 	}
 	return nil
 }
