@@ -113,15 +113,15 @@ type netnsSkip struct {
 	Why   string    `json:"why"`
 }
 
-// eachNetNS runs fn for every namespace, a few at a time, each with its
+// eachNetNS runs fn for every namespace, atOnce at a time, each with its
 // own client, and returns the results in the order of targets. A namespace
 // that vanished meanwhile is skipped, not an error; so is one that fails to
 // open for any other reason than a missing privilege, which ends the run.
-func eachNetNS[T any](ctx context.Context, targets []netnsTarget, fn func(ctx context.Context, t *netnsTarget, c neighClient) (T, error)) ([]T, []bool, []netnsSkip, error) {
+func eachNetNS[T any](ctx context.Context, targets []netnsTarget, atOnce int, fn func(ctx context.Context, t *netnsTarget, c neighClient) (T, error)) ([]T, []bool, []netnsSkip, error) {
 	results := make([]T, len(targets))
 	done := make([]bool, len(targets))
 	errs := make([]error, len(targets))
-	sem := make(chan struct{}, maxNetNSAtOnce)
+	sem := make(chan struct{}, max(atOnce, 1))
 	var wg sync.WaitGroup
 	for i := range targets {
 		wg.Go(func() {

@@ -66,7 +66,7 @@ func listAll(ctx context.Context, g *globalOptions, f neigh.Filter) ([]netnsTarg
 	if err != nil {
 		return nil, nil, err
 	}
-	lists, _, skipped, err := eachNetNS(ctx, targets, func(_ context.Context, _ *netnsTarget, c neighClient) ([]neigh.Entry, error) {
+	lists, _, skipped, err := eachNetNS(ctx, targets, maxNetNSAtOnce, func(_ context.Context, _ *netnsTarget, c neighClient) ([]neigh.Entry, error) {
 		es, err := c.List(f)
 		var ie *neigh.InterfaceError
 		if errors.As(err, &ie) {
@@ -141,7 +141,7 @@ func runVerifyAll(ctx context.Context, o *verifyOptions) error {
 		return err
 	}
 	start := time.Now()
-	results, done, skipped, err := eachNetNS(ctx, targets, func(ctx context.Context, _ *netnsTarget, c neighClient) ([]neigh.ProbeResult, error) {
+	results, done, skipped, err := eachNetNS(ctx, targets, maxNetNSAtOnce, func(ctx context.Context, _ *netnsTarget, c neighClient) ([]neigh.ProbeResult, error) {
 		es, err := c.List(o.filter)
 		var ie *neigh.InterfaceError
 		if errors.As(err, &ie) || len(es) == 0 {
@@ -232,7 +232,7 @@ func runFlushAll(ctx context.Context, o *flushOptions, fo neigh.FlushOptions) er
 	if err != nil {
 		return err
 	}
-	results, done, skipped, err := eachNetNS(ctx, targets, func(ctx context.Context, _ *netnsTarget, c neighClient) (neigh.FlushResult, error) {
+	results, done, skipped, err := eachNetNS(ctx, targets, maxNetNSAtOnce, func(ctx context.Context, _ *netnsTarget, c neighClient) (neigh.FlushResult, error) {
 		res, err := c.Flush(ctx, o.filter, fo)
 		var ie *neigh.InterfaceError
 		if errors.As(err, &ie) {
@@ -290,7 +290,9 @@ func watchAll(ctx context.Context, o *watchOptions, wo neigh.WatchOptions, note 
 	var mu sync.Mutex
 	bw := bufio.NewWriterSize(o.io.Out, 64<<10)
 	var buf []byte
-	_, _, skipped, err := eachNetNSWatch(ctx, targets, func(ctx context.Context, t *netnsTarget, c neighClient) error {
+	// A watch lasts: every namespace at once, or the first few would
+	// starve the rest.
+	_, _, skipped, err := eachNetNS(ctx, targets, len(targets), func(ctx context.Context, t *netnsTarget, c neighClient) (struct{}, error) {
 		label := netnsColumn(&t.ns)
 		err := c.Watch(ctx, wo, func(evs []neigh.Event) error {
 			mu.Lock()
@@ -307,43 +309,12 @@ func watchAll(ctx context.Context, o *watchOptions, wo neigh.WatchOptions, note 
 		})
 		var ie *neigh.InterfaceError
 		if errors.As(err, &ie) {
-			return nil
+			err = nil
 		}
-		return err
+		return struct{}{}, err
 	})
 	noteSkipped(o.io.ErrOut, skipped)
 	return err
-}
-
-// eachNetNSWatch runs fn for every namespace at once: a watch lasts, so
-// the bound of eachNetNS would starve all but the first few.
-func eachNetNSWatch(ctx context.Context, targets []netnsTarget, fn func(context.Context, *netnsTarget, neighClient) error) ([]struct{}, []bool, []netnsSkip, error) {
-	var wg sync.WaitGroup
-	errs := make([]error, len(targets))
-	for i := range targets {
-		wg.Go(func() {
-			c, err := targets[i].open()
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			defer c.Close()
-			errs[i] = fn(ctx, &targets[i], c)
-		})
-	}
-	wg.Wait()
-	var skipped []netnsSkip
-	for i, err := range errs {
-		var pe *neigh.PrivilegeError
-		switch {
-		case err == nil:
-		case errors.As(err, &pe):
-			return nil, nil, nil, err
-		default:
-			skipped = append(skipped, netnsSkip{NetNS: newNetNSRef(&targets[i].ns), Why: words.OneLine(err.Error())})
-		}
-	}
-	return nil, nil, skipped, nil
 }
 
 func appendQuoted(b []byte, s string) []byte {
@@ -413,7 +384,7 @@ func runDoctorAll(ctx context.Context, o *doctorOptions) error {
 	if err != nil {
 		return err
 	}
-	reps, done, skipped, err := eachNetNS(ctx, targets, func(ctx context.Context, t *netnsTarget, c neighClient) (*diagnose.Report, error) {
+	reps, done, skipped, err := eachNetNS(ctx, targets, maxNetNSAtOnce, func(ctx context.Context, t *netnsTarget, c neighClient) (*diagnose.Report, error) {
 		f := &diagnose.Facts{NetNS: netnsSpec(&t.ns), Settings: machine.Settings, Profile: machine.Profile}
 		var err error
 		if f.Entries, err = c.List(neigh.Filter{States: neigh.AllStates}); err != nil {
