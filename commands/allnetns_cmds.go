@@ -274,12 +274,6 @@ func runFlushAll(ctx context.Context, o *flushOptions, fo neigh.FlushOptions) er
 	return bw.Flush()
 }
 
-// nsEvent is a watch event with its namespace, one JSON line each.
-type nsEvent struct {
-	neigh.Event
-	NetNS string `json:"netns"`
-}
-
 // watchAll watches every namespace found at the start, one event stream
 // each, and writes their events as JSON lines with the namespace's label.
 func watchAll(ctx context.Context, o *watchOptions, wo neigh.WatchOptions, note func([]neigh.Event)) error {

@@ -286,28 +286,6 @@ func (v sysctlReportView) summary() string {
 	return v.p.bold(line)
 }
 
-// not padded; paint decorates a cell after it is padded to width.
-func writeAligned(b *strings.Builder, rows [][]string, paint func(row, col int, cell string) string) {
-	var widths []int
-	for _, r := range rows {
-		for i, c := range r[:len(r)-1] {
-			if i >= len(widths) {
-				widths = append(widths, 0)
-			}
-			widths[i] = max(widths[i], len([]rune(c)))
-		}
-	}
-	for ri, r := range rows {
-		for i, c := range r {
-			if i < len(r)-1 {
-				c += strings.Repeat(" ", widths[i]-len([]rune(c))+2)
-			}
-			b.WriteString(paint(ri, i, c))
-		}
-		b.WriteString("\n")
-	}
-}
-
 func dash(s string) string {
 	if s == "" {
 		return "-"
