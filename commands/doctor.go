@@ -241,15 +241,7 @@ func (r readTable) Tables(f neigh.Family) ([]neigh.Table, error) {
 	return out, nil
 }
 
-func (r readTable) List(f neigh.Filter) ([]neigh.Entry, error) {
-	var out []neigh.Entry
-	for i := range r.entries {
-		if f.Match(&r.entries[i]) {
-			out = append(out, r.entries[i])
-		}
-	}
-	return out, nil
-}
+func (r readTable) Census() ([]neigh.Group, error) { return neigh.CensusOf(r.entries), nil }
 
 // doctorVerify probes the entries in use.
 func doctorVerify(ctx context.Context, o *doctorOptions, c neighClient, entries []neigh.Entry) *diagnose.VerifyFacts {

@@ -90,6 +90,8 @@ type fakeNeigh struct {
 	closed      bool
 }
 
+func (f *fakeNeigh) Census() ([]neigh.Group, error) { return neigh.CensusOf(f.entries), nil }
+
 func (f *fakeNeigh) List(flt neigh.Filter) ([]neigh.Entry, error) {
 	if flt.Interface != "" && !slices.ContainsFunc(f.entries, func(e neigh.Entry) bool { return e.Interface == flt.Interface }) {
 		return nil, &neigh.InterfaceError{Name: flt.Interface, NetNS: f.netns}

@@ -17,6 +17,7 @@ import (
 // without root, beside the namespace tests that use the real one.
 type neighClient interface {
 	List(neigh.Filter) ([]neigh.Entry, error)
+	Census() ([]neigh.Group, error)
 	Tables(neigh.Family) ([]neigh.Table, error)
 	Probe(context.Context, []neigh.Entry, neigh.ProbeOptions) ([]neigh.ProbeResult, error)
 	Fix(results []neigh.ProbeResult, includePermanent bool) error

@@ -26,7 +26,7 @@ type sysctlKernel struct {
 }
 
 func (k sysctlKernel) Tables(neigh.Family) ([]neigh.Table, error) { return k.tables, nil }
-func (k sysctlKernel) List(neigh.Filter) ([]neigh.Entry, error)   { return k.entries, nil }
+func (k sysctlKernel) Census() ([]neigh.Group, error)             { return neigh.CensusOf(k.entries), nil }
 
 // quietKernel: default thresholds and parameters, one entry per family
 // that counts against the thresholds, clean counters.

@@ -7,6 +7,7 @@
 #   sudo sh docs/exporter-bench.sh load ARPDOCTOR [SECONDS] [RATE]
 #   sudo sh docs/exporter-bench.sh scrape ARPDOCTOR [SCRAPES] [NETNS]
 #   sudo sh docs/exporter-bench.sh down
+#   sudo sh docs/private-kernel.sh sh docs/exporter-bench.sh table ENTRIES NETNS
 #
 # xb-srv (eth0 198.51.100.1, a TCP server on port 8080) and xb-cli (eth0
 # 198.51.100.2) are joined by a veth pair; only documentation addresses and
@@ -18,6 +19,13 @@
 # (xb-srv by default; docs/benchmarks.md builds a 20,000-entry one for a
 # test machine). Needs iproute2, python3 and curl; "scrape" also Debian's
 # prometheus-node-exporter.
+#
+# "table" fills NETNS (made for it) with ENTRIES entries, every IPv4
+# documentation address on as many veth interfaces as it takes, alternately
+# PERMANENT and STALE, after raising the kernel's gc_thresh1..3 above
+# ENTRIES so that none is collected. Those thresholds and the table they
+# hold are the kernel's, for every namespace: "table" runs only in a kernel
+# of its own (docs/private-kernel.sh), never on a shared machine.
 set -eu
 S=xb-srv C=xb-cli
 PORT=8080
@@ -71,6 +79,27 @@ import socket
 s = socket.create_server(('198.51.100.1', $PORT), backlog=4096)
 while True: s.accept()[0].close()" </dev/null >/dev/null 2>&1 &
 	echo $! >/tmp/xb-server.pid
+	;;
+table)
+	n=${2:?ENTRIES} ns=${3:?NETNS}
+	[ "${ARPDOCTOR_PRIVATE_KERNEL:-}" = 1 ] || {
+		echo "$0 table: the table's thresholds are the whole machine's: run it under docs/private-kernel.sh" >&2
+		exit 2
+	}
+	for i in 1 2 3; do echo $((n + 10000 * i)) >/proc/sys/net/ipv4/neigh/default/gc_thresh$i; done
+	ip netns add "$ns"
+	ip -n "$ns" link set lo up
+	awk -v n="$n" 'BEGIN { k = 0; split("192.0.2 198.51.100 203.0.113", nets, " ")
+	  for (i = 0; k < n; i++) {
+	    printf "link add eth%d type veth peer name peer%d\nlink set eth%d up\nlink set peer%d up\n", i, i, i, i
+	    for (j = 1; j <= 3 && k < n; j++)
+	      for (h = 1; h <= 254 && k < n; h++) {
+	        printf "neigh replace %s.%d lladdr 02:00:00:%02x:%02x:%02x dev eth%d nud %s\n",
+	          nets[j], h, int(k / 65536) % 256, int(k / 256) % 256, k % 256, i, k % 2 ? "stale" : "permanent"
+	        k++
+	      }
+	  } }' | ip -n "$ns" -batch -
+	echo "table: $(ip -n "$ns" neigh show | wc -l) entries in $ns"
 	;;
 down)
 	[ -f /tmp/xb-server.pid ] && kill "$(cat /tmp/xb-server.pid)" 2>/dev/null || true
@@ -128,14 +157,16 @@ scrape)
 		ip netns exec "$ns" sh -c "i=0; while [ \$i -lt $n ]; do curl -s -o /dev/null -w '%{time_total}\n' $url; i=\$((i + 1)); done" |
 			sort -n | awk -v url="$url" '{ t[NR] = $1 } END { printf "%s: %d scrapes, median %.1f ms, p90 %.1f ms\n", url, NR, 1000 * t[int(NR / 2) + 1], 1000 * t[int(NR * 0.9)] }'
 	done
-	ip netns exec "$ns" curl -s http://$EXPORTER/metrics | grep -c '^arpdoctor_' | sed 's/^/arpdoctor series: /'
+	ip netns exec "$ns" curl -s http://$EXPORTER/metrics >/tmp/xb-scrape.txt
+	grep -c '^arpdoctor_' /tmp/xb-scrape.txt | sed 's/^/arpdoctor series: /'
+	grep -E '^arpdoctor_collector_duration_seconds|^go_memstats_(heap_inuse|heap_sys|sys)_bytes ' /tmp/xb-scrape.txt
 	ip netns exec "$ns" curl -s http://$NODE/metrics | grep -c '^node_arp' | sed 's/^/node_exporter arp series: /'
 	echo "peak RSS: arpdoctor $(awk '/VmHWM/ { print $2, $3 }' /proc/$EPID/status), node_exporter $(awk '/VmHWM/ { print $2, $3 }' /proc/$NPID/status)"
 	kill $EPID $NPID
 	wait $EPID $NPID || true
 	;;
 *)
-	echo "usage: $0 up [ENTRIES] | idle ARPDOCTOR [SECONDS] | load ARPDOCTOR [SECONDS] [RATE] | scrape ARPDOCTOR [SCRAPES] [NETNS] | down" >&2
+	echo "usage: $0 up [ENTRIES] | table ENTRIES NETNS | idle ARPDOCTOR [SECONDS] | load ARPDOCTOR [SECONDS] [RATE] | scrape ARPDOCTOR [SCRAPES] [NETNS] | down" >&2
 	exit 2
 	;;
 esac

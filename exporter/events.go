@@ -40,12 +40,12 @@ func (c *eventsCollector) update(s *scrape, ch chan<- prometheus.Metric) error {
 	// The interfaces of the table get their series at zero before any
 	// event, so that an alert's increase() sees the first mac_changed.
 	// A table that cannot be read is the neighbor collector's failure.
-	entries, _ := s.allEntries()
+	groups, _ := s.census()
 	// Copied under the lock and sent after it, so that a slow scrape never
 	// holds up the events.
 	c.mu.Lock()
-	for i := range entries {
-		c.seed(entries[i].Family, entries[i].Interface)
+	for _, g := range groups {
+		c.seed(g.Family, g.Interface)
 	}
 	ms := make([]prometheus.Metric, 0, len(c.counts))
 	for k, n := range c.counts {
@@ -69,7 +69,9 @@ func (c *eventsCollector) run(ctx context.Context) {
 	if c.e.src.watch == nil {
 		return
 	}
-	o := neigh.WatchOptions{FlipWindow: c.e.cfg.FlipWindow}
+	// The table as it is at the start is the census's to count: only
+	// changes are events here.
+	o := neigh.WatchOptions{FlipWindow: c.e.cfg.FlipWindow, ChangesOnly: true}
 	retry(ctx, c.e.log, "watching the neighbor table", c.setErr, func(ctx context.Context) error {
 		return c.e.src.watch.Watch(ctx, o, func(evs []neigh.Event) error {
 			c.take(evs)

@@ -120,6 +120,9 @@ func (c *Config) setDefaults() {
 // tableReader reads the neighbor table: a *neigh.Client.
 type tableReader interface {
 	List(f neigh.Filter) ([]neigh.Entry, error)
+	// Census counts the entries by family, interface and state: what the
+	// metrics need of a table, without an entry per entry.
+	Census() ([]neigh.Group, error)
 	Tables(f neigh.Family) ([]neigh.Table, error)
 }
 
@@ -324,41 +327,28 @@ func (e *Exporter) execute(c collector, s *scrape, ch chan<- prometheus.Metric) 
 	ch <- prometheus.MustNewConstMetric(collectorSuccessDesc, prometheus.GaugeValue, ok, c.name())
 }
 
-// scrape is one scrape's view of the table: the entries and the tables are
+// scrape is one scrape's view of the table: the census and the tables are
 // read once, whichever collector asks first, and shared, so that a scrape
-// dumps a large table once rather than once per collector.
+// dumps a large table once rather than once per collector. No collector
+// needs the entries themselves, so none is kept: a 20,000-entry table
+// costs a scrape a few dozen groups.
 type scrape struct {
 	src     tableReader
-	entOnce sync.Once
-	entries []neigh.Entry
-	entErr  error
+	cenOnce sync.Once
+	groups  []neigh.Group
+	cenErr  error
 	tabOnce sync.Once
 	tables  []neigh.Table
 	tabErr  error
 }
 
-func (s *scrape) allEntries() ([]neigh.Entry, error) {
-	s.entOnce.Do(func() { s.entries, s.entErr = s.src.List(neigh.Filter{States: neigh.AllStates}) })
-	return s.entries, s.entErr
+func (s *scrape) census() ([]neigh.Group, error) {
+	s.cenOnce.Do(func() { s.groups, s.cenErr = s.src.Census() })
+	return s.groups, s.cenErr
 }
 
-// List implements sysctl.Kernel over the scrape's entries.
-func (s *scrape) List(f neigh.Filter) ([]neigh.Entry, error) {
-	all, err := s.allEntries()
-	if err != nil {
-		return nil, err
-	}
-	if f.Interface == "" && f.Family == "" && f.States == neigh.AllStates && len(f.Prefixes) == 0 {
-		return all, nil
-	}
-	out := make([]neigh.Entry, 0, len(all))
-	for i := range all {
-		if f.Match(&all[i]) {
-			out = append(out, all[i])
-		}
-	}
-	return out, nil
-}
+// Census implements sysctl.Kernel over the scrape's census.
+func (s *scrape) Census() ([]neigh.Group, error) { return s.census() }
 
 // Tables implements sysctl.Kernel over the scrape's tables.
 func (s *scrape) Tables(f neigh.Family) ([]neigh.Table, error) {

@@ -39,6 +39,13 @@ func (k *fakeKernel) List(f neigh.Filter) ([]neigh.Entry, error) {
 	return out, nil
 }
 
+func (k *fakeKernel) Census() ([]neigh.Group, error) {
+	if k.err != nil {
+		return nil, k.err
+	}
+	return neigh.CensusOf(k.entries), nil
+}
+
 func (k *fakeKernel) Tables(f neigh.Family) ([]neigh.Table, error) {
 	if k.err != nil {
 		return nil, k.err

@@ -16,13 +16,13 @@ func (*neighborCollector) name() string { return "neighbor" }
 func (*neighborCollector) describe(ch chan<- *prometheus.Desc) { ch <- neighborEntriesDesc }
 
 func (c *neighborCollector) update(s *scrape, ch chan<- prometheus.Metric) error {
-	entries, err := s.allEntries()
+	groups, err := s.census()
 	if err != nil {
 		return err
 	}
 	perInterface := map[string]int{}
-	for i := range entries {
-		perInterface[entries[i].Interface]++
+	for _, g := range groups {
+		perInterface[g.Interface] += g.Entries
 	}
 	kept := keptInterfaces(perInterface, c.maxInterfaces)
 	type key struct {
@@ -31,13 +31,12 @@ func (c *neighborCollector) update(s *scrape, ch chan<- prometheus.Metric) error
 		state  neigh.State
 	}
 	counts := map[key]int{}
-	for i := range entries {
-		e := &entries[i]
-		ifname := e.Interface
+	for _, g := range groups {
+		ifname := g.Interface
 		if !kept[ifname] {
 			ifname = OtherInterface
 		}
-		counts[key{e.Family, ifname, e.State}]++
+		counts[key{g.Family, ifname, g.State}] += g.Entries
 	}
 	for k, n := range counts {
 		ch <- prometheus.MustNewConstMetric(neighborEntriesDesc, prometheus.GaugeValue, float64(n), string(k.family), k.ifname, k.state.String())

@@ -58,7 +58,7 @@ type NetNS struct {
 
 // NetNSTable is what the exporter reads of a namespace: a *neigh.Client.
 type NetNSTable interface {
-	List(f neigh.Filter) ([]neigh.Entry, error)
+	Census() ([]neigh.Group, error)
 	Close() error
 }
 
@@ -228,7 +228,7 @@ func (c *netnsCollector) round(ctx context.Context) (*netnsRound, error) {
 			if ctx.Err() != nil {
 				return
 			}
-			entries, err := readNetNS(ns)
+			groups, err := readNetNS(ns)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -244,8 +244,8 @@ func (c *netnsCollector) round(ctx context.Context) (*netnsRound, error) {
 				counts = map[netnsKey]int{}
 				r.counts[ns.Label] = counts
 			}
-			for i := range entries {
-				counts[netnsKey{entries[i].Family, entries[i].State}]++
+			for _, g := range groups {
+				counts[netnsKey{g.Family, g.State}] += g.Entries
 			}
 		})
 	}
@@ -256,11 +256,11 @@ func (c *netnsCollector) round(ctx context.Context) (*netnsRound, error) {
 	return r, errors.Join(errs...)
 }
 
-func readNetNS(ns NetNS) ([]neigh.Entry, error) {
+func readNetNS(ns NetNS) ([]neigh.Group, error) {
 	t, err := ns.Open()
 	if err != nil {
 		return nil, err
 	}
 	defer t.Close()
-	return t.List(neigh.Filter{States: neigh.AllStates})
+	return t.Census()
 }

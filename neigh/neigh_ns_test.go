@@ -221,3 +221,43 @@ func TestOpenByPath(t *testing.T) {
 		t.Errorf("by name vs by /proc path (-name +path):\n%s", diff)
 	}
 }
+
+// Census counts what List lists, read from the kernel: every entry once,
+// by family, interface and state.
+func TestCensusOfKernelTable(t *testing.T) {
+	h := stateLab(t)
+	c, err := neigh.Open(h.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	groups, err := c.Census()
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := neigh.CensusOf(listIn(t, h.Name, neigh.Filter{States: neigh.AllStates}))
+	// The kernel's timers move DELAY, PROBE and INCOMPLETE entries on
+	// between the two reads: compare the totals, and the states that stay.
+	type key struct {
+		family neigh.Family
+		ifname string
+		state  string
+	}
+	count := func(gs []neigh.Group) map[key]int {
+		m := map[key]int{}
+		for _, g := range gs {
+			m[key{g.Family, g.Interface, "all"}] += g.Entries
+			switch g.State {
+			case neigh.Stale, neigh.Permanent, neigh.NoARP, neigh.None:
+				m[key{g.Family, g.Interface, g.State.String()}] += g.Entries
+			}
+		}
+		return m
+	}
+	if diff := cmp.Diff(count(listed), count(groups)); diff != "" {
+		t.Errorf("Census against List (-list +census):\n%s", diff)
+	}
+	if got := count(groups)[key{neigh.Inet, "eth0", "STALE"}]; got != 1 {
+		t.Errorf("STALE IPv4 entries on eth0 = %d, want 1", got)
+	}
+}

@@ -95,8 +95,9 @@ func TestProbeVerdicts(t *testing.T) {
 // host holding 126 addresses; the cache is PERMANENT entries, which the
 // kernel does not update from the answers, so every round probes the same
 // table. 253 entries are past gc_thresh1: as bigTable says, a benchmark
-// for a test machine.
+// for a kernel of its own.
 func BenchmarkProbe24(b *testing.B) {
+	neightest.RequirePrivateKernel(b)
 	lab := neightest.NewLab(b)
 	srv := lab.AddHost(neightest.HostConfig{Name: "srv", MAC: "02:00:00:00:00:fe", Addrs: []string{"192.0.2.254/24"}})
 	var addrs []string

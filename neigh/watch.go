@@ -180,6 +180,27 @@ func (w *watcher) sync(resync bool) ([]Event, error) {
 	if f := w.o.Filter.Interface; f != "" && !resync && !hasValue(names, f) {
 		return nil, &InterfaceError{Name: f, NetNS: w.c.ns.Spec}
 	}
+	now := w.o.now()
+	if !resync && w.o.ChangesOnly {
+		// Nothing to report yet: the dump goes straight into the view,
+		// without an entry list or an event per entry on the way, which a
+		// large table would otherwise pay for once more at the start.
+		err = retryDump(func() error {
+			clear(w.view)
+			clear(w.hist)
+			return w.c.conn.neighbors(w.o.Filter.Family.af(), func(m []byte) {
+				if e, ok := w.entry(m); ok {
+					k := entryKey{e.IfIndex, e.IP}
+					w.view[k] = e
+					w.remember(k, e.MAC, now)
+				}
+			})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("listing neighbors: %w", err)
+		}
+		return nil, nil
+	}
 	var col collector
 	err = retryDump(func() error {
 		col.reset()
@@ -194,7 +215,6 @@ func (w *watcher) sync(resync bool) ([]Event, error) {
 	}
 	entries := col.entries()
 	SortEntries(entries)
-	now := w.o.now()
 	var events []Event
 	if !resync {
 		for _, e := range entries {

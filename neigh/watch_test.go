@@ -185,3 +185,29 @@ func TestEventJSON(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
+
+// Watching changes only, the start builds the view and reports nothing;
+// a dump interrupted midway starts the view again, so that the table as
+// it was at the start is all it remembers; the first change is reported
+// against it.
+func TestWatcherChangesOnlyStart(t *testing.T) {
+	conn := &fakeConn{linkMsgs: [][]byte{linkMsg(3, "eth0")}, interrupted: 1}
+	w := testWatcher(Filter{}, conn)
+	w.o.ChangesOnly = true
+	w.o.now = func() time.Time { return time.Unix(0, 0) }
+	conn.neighMsgs = [][]byte{
+		neighMsg{family: unix.AF_INET, ifindex: 3, state: Stale, ip: "192.0.2.1", mac: mac1}.bytes(),
+		neighMsg{family: unix.AF_INET, ifindex: 3, state: Stale, ip: "192.0.2.2", mac: mac1}.bytes(),
+	}
+	start, err := w.sync(false)
+	if err != nil || start != nil {
+		t.Fatalf("start: %v, %v; want no events", describe(start), err)
+	}
+	if len(w.view) != 2 || len(w.hist) != 2 || len(conn.families) != 2 {
+		t.Errorf("view %d, history %d after %d dumps; want 2, 2 after 2", len(w.view), len(w.hist), len(conn.families))
+	}
+	got := w.update(nil, ent("192.0.2.2", "02:00:00:00:00:99", Reachable), false, time.Unix(1, 0))
+	if diff := cmp.Diff([]string{"mac_changed 192.0.2.2 02:00:00:00:00:99(02:00:00:00:00:20) REACHABLE(STALE)"}, describe(got)); diff != "" {
+		t.Errorf("change (-want +got):\n%s", diff)
+	}
+}

@@ -27,7 +27,7 @@ func (k *fakeKernel) Tables(f neigh.Family) ([]neigh.Table, error) {
 	return out, nil
 }
 
-func (k *fakeKernel) List(neigh.Filter) ([]neigh.Entry, error) { return k.entries, nil }
+func (k *fakeKernel) Census() ([]neigh.Group, error) { return neigh.CensusOf(k.entries), nil }
 
 func ms(d time.Duration) neigh.Millis { return neigh.Millis(d) }
 

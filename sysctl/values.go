@@ -263,11 +263,11 @@ func (c *Config) Values(mode Mode, extra []Key) *Snapshot {
 }
 
 // Kernel is what a live check asks the kernel over netlink: the neighbor
-// tables' parameters and counters, and the entries. A *neigh.Client is
-// one.
+// tables' parameters and counters, and how many entries the namespace
+// holds. A *neigh.Client is one.
 type Kernel interface {
 	Tables(family neigh.Family) ([]neigh.Table, error)
-	List(f neigh.Filter) ([]neigh.Entry, error)
+	Census() ([]neigh.Group, error)
 }
 
 // Running says where the running kernel's values are read.
@@ -462,15 +462,17 @@ func (s *Snapshot) askKernel(k Kernel, missingDefaults []ipFamily) {
 		s.Notes = append(s.Notes, err.Error())
 		return
 	}
+	// PERMANENT entries are exempt from the thresholds: they are not
+	// counted against them.
 	counts := map[neigh.Family]int{}
-	entries, err := k.List(neigh.Filter{States: neigh.AllStates})
+	groups, err := k.Census()
 	if err != nil {
 		s.Notes = append(s.Notes, err.Error())
 		counts = nil
 	}
-	for _, e := range entries {
-		if e.State&neigh.Permanent == 0 {
-			counts[e.Family]++
+	for _, g := range groups {
+		if g.State&neigh.Permanent == 0 {
+			counts[g.Family] += g.Entries
 		}
 	}
 	for _, t := range tables {

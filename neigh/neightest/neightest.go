@@ -50,6 +50,22 @@ func Skip(t testing.TB, format string, args ...any) {
 	t.Skipf(format, args...)
 }
 
+// PrivateKernelEnv names the variable docs/private-kernel.sh sets inside
+// the kernel of its own it boots for a command.
+const PrivateKernelEnv = "ARPDOCTOR_PRIVATE_KERNEL"
+
+// RequirePrivateKernel skips a benchmark whose table is large enough to
+// matter to the whole machine (past gc_thresh1, every namespace's entries
+// count together, and the periodic collector then retires the machine's
+// own stale entries) unless it runs in a kernel of its own. It skips even
+// under RequireEnv: such a table is never for CI's shared kernel.
+func RequirePrivateKernel(b testing.TB) {
+	b.Helper()
+	if os.Getenv(PrivateKernelEnv) != "1" {
+		b.Skipf("the table would be the whole machine's concern: run under docs/private-kernel.sh (%s=1)", PrivateKernelEnv)
+	}
+}
+
 // RequireCommand returns the path of an external command the test needs,
 // or skips (fails under RequireEnv) when it is not installed.
 func RequireCommand(t testing.TB, name string) string {
@@ -103,7 +119,9 @@ func newNamespace(t testing.TB, name string) *Namespace {
 		t.Fatalf("opening network namespace %s: %v", name, err)
 	}
 	t.Cleanup(func() { ns.Close() })
-	h, err := netlink.NewHandleAt(netns.NsHandle(ns.Fd()))
+	// Only rtnetlink: every other family would need its own kernel
+	// support (a kernel without XFRM refuses the handle otherwise).
+	h, err := netlink.NewHandleAt(netns.NsHandle(ns.Fd()), unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatalf("netlink handle in %s: %v", name, err)
 	}
