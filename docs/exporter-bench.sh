@@ -8,6 +8,7 @@
 #   sudo sh docs/exporter-bench.sh scrape ARPDOCTOR [SCRAPES] [NETNS]
 #   sudo sh docs/exporter-bench.sh down
 #   sudo sh docs/private-kernel.sh sh docs/exporter-bench.sh table ENTRIES NETNS
+#   sudo sh docs/private-kernel.sh sh -c 'sh docs/exporter-bench.sh pods PODS ENTRIES && sh docs/exporter-bench.sh series ARPDOCTOR'
 #
 # xb-srv (eth0 198.51.100.1, a TCP server on port 8080) and xb-cli (eth0
 # 198.51.100.2) are joined by a veth pair; only documentation addresses and
@@ -26,6 +27,14 @@
 # ENTRIES so that none is collected. Those thresholds and the table they
 # hold are the kernel's, for every namespace: "table" runs only in a kernel
 # of its own (docs/private-kernel.sh), never on a shared machine.
+#
+# "pods" is a Kubernetes node in the same kernel: PODS namespaces pod-N,
+# each joined to the node's namespace by a veth pair (vethN on the node,
+# eth0 in the pod, 2001:db8:N::/64 between them), and ENTRIES entries in
+# all: one per pod on the node's side, the rest spread evenly over the
+# pods, half PERMANENT and half STALE, IPv6 documentation addresses.
+# "series" runs `arpdoctor --all-netns exporter` in the node's namespace
+# and counts the series of one scrape, by metric.
 set -eu
 S=xb-srv C=xb-cli
 PORT=8080
@@ -101,6 +110,45 @@ table)
 	  } }' | ip -n "$ns" -batch -
 	echo "table: $(ip -n "$ns" neigh show | wc -l) entries in $ns"
 	;;
+pods)
+	pods=${2:?PODS} n=${3:?ENTRIES}
+	[ "${ARPDOCTOR_PRIVATE_KERNEL:-}" = 1 ] || {
+		echo "$0 pods: the table's thresholds are the whole machine's: run it under docs/private-kernel.sh" >&2
+		exit 2
+	}
+	for i in 1 2 3; do echo $((n + 10000 * i)) >/proc/sys/net/ipv6/neigh/default/gc_thresh$i; done
+	per=$(((n - pods) / pods))
+	i=1
+	while [ $i -le "$pods" ]; do
+		ip netns add pod-$i
+		ip link add veth$i type veth peer name eth0 netns pod-$i
+		ip link set veth$i up
+		ip -n pod-$i link set lo up
+		ip -n pod-$i link set eth0 up
+		ip -n pod-$i addr add 2001:db8:$i::2/64 dev eth0 nodad
+		ip addr add 2001:db8:$i::1/64 dev veth$i nodad
+		ip neigh replace 2001:db8:$i::2 lladdr 02:00:00:00:$(printf %02x $((i / 256))):$(printf %02x $((i % 256))) dev veth$i nud stale
+		awk -v i=$i -v per=$per 'BEGIN { for (h = 0; h < per; h++)
+		  printf "neigh replace 2001:db8:%d::%x lladdr 02:00:%02x:%02x:%02x:%02x dev eth0 nud %s\n",
+		    i, h + 16, int(i / 256), i % 256, int(h / 256), h % 256, h % 2 ? "stale" : "permanent" }' | ip -n pod-$i -batch -
+		i=$((i + 1))
+	done
+	echo "pods: $pods namespaces, $(for ns in $(ip netns list | cut -d' ' -f1) ""; do ip ${ns:+-n $ns} -6 neigh show; done | wc -l) entries"
+	;;
+series)
+	ip link set lo up
+	"$2" --all-netns exporter --web.listen-address $EXPORTER --rediscover-interval 5s 2>/tmp/xb-exporter.log &
+	EPID=$!
+	until curl -sf -o /dev/null http://$EXPORTER/metrics; do sleep 0.2; done
+	sleep 8 # a round over every namespace
+	curl -s http://$EXPORTER/metrics | grep -v '^#' >/tmp/xb-scrape.txt
+	echo "series in one scrape: $(wc -l </tmp/xb-scrape.txt) ($(grep -c '^arpdoctor_' /tmp/xb-scrape.txt) arpdoctor_*)"
+	sed 's/[{ ].*//' /tmp/xb-scrape.txt | sort | uniq -c | sort -rn | head -12
+	grep -E '^arpdoctor_netns_(discovered|read)' /tmp/xb-scrape.txt
+	echo "peak RSS: $(awk '/VmHWM/ { print $2, $3 }' /proc/$EPID/status)"
+	kill $EPID
+	wait $EPID || true
+	;;
 down)
 	[ -f /tmp/xb-server.pid ] && kill "$(cat /tmp/xb-server.pid)" 2>/dev/null || true
 	rm -f /tmp/xb-server.pid
@@ -166,7 +214,7 @@ scrape)
 	wait $EPID $NPID || true
 	;;
 *)
-	echo "usage: $0 up [ENTRIES] | table ENTRIES NETNS | idle ARPDOCTOR [SECONDS] | load ARPDOCTOR [SECONDS] [RATE] | scrape ARPDOCTOR [SCRAPES] [NETNS] | down" >&2
+	echo "usage: $0 up [ENTRIES] | table ENTRIES NETNS | pods PODS ENTRIES | series ARPDOCTOR | idle ARPDOCTOR [SECONDS] | load ARPDOCTOR [SECONDS] [RATE] | scrape ARPDOCTOR [SCRAPES] [NETNS] | down" >&2
 	exit 2
 	;;
 esac

@@ -45,8 +45,10 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
-for m in veth dummy; do
-	insmod /usr/lib/uml/modules/\$(uname -r)/kernel/drivers/net/\$m.ko 2>/dev/null || true
+# Modules by path: the guest has no modules.dep of its own.
+for m in lib/crc-ccitt net/ipv6/ipv6 drivers/net/veth "drivers/net/dummy numdummies=0"; do
+	set -- \$m
+	insmod /usr/lib/uml/modules/\$(uname -r)/kernel/\$1.ko \$2 2>/dev/null || true
 done
 ip link set lo up
 cd $(quote "$(pwd)")
