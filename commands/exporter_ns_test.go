@@ -160,7 +160,7 @@ func TestExporterIncident(t *testing.T) {
 	}
 	// Inside a namespace the table-wide settings come over netlink: the
 	// rules about them are judged all the same.
-	for _, rule := range []string{"stale-entries", "threshold-order", "arp-notify"} {
+	for _, rule := range []string{"stale-entries", "threshold-order", "arp-notify", "ndisc-notify"} {
 		if v := value(m, `arpdoctor_sysctl_rule_ok{profile="cloud",rule="`+rule+`"}`); v != 0 && v != 1 {
 			t.Errorf("rule %s: %v, want 0 or 1", rule, v)
 		}

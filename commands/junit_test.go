@@ -14,8 +14,8 @@ import (
 func TestSysctlCheckImageJUnit(t *testing.T) {
 	code, got, errOut := run(t, false, "sysctl", "check", "--config", "--root", trees+"image-unset", "-o", "junit")
 	want := `<?xml version="1.0" encoding="UTF-8"?>
-<testsuites name="arpdoctor sysctl check" tests="5" failures="2" skipped="0">
-  <testsuite name="arpdoctor sysctl check --profile cloud (config)" tests="5" failures="2" skipped="0">
+<testsuites name="arpdoctor sysctl check" tests="6" failures="2" skipped="0">
+  <testsuite name="arpdoctor sysctl check --profile cloud (config)" tests="6" failures="2" skipped="0">
     <testcase name="stale-entries: net.ipv4.neigh.default.gc_thresh1" classname="arpdoctor.sysctl.stale-entries">
       <failure message="want 0: below gc_thresh1 entries the garbage collector never runs, so an entry for a reused IP keeps the old MAC and replies go to a dead machine (Amazon Linux sets 0)" type="FAIL"><![CDATA[net.ipv4.neigh.default.gc_thresh1 = 128 (kernel default)
 want 0: below gc_thresh1 entries the garbage collector never runs, so an entry for a reused IP keeps the old MAC and replies go to a dead machine (Amazon Linux sets 0)]]></failure>
@@ -36,6 +36,10 @@ no collection below 128 entries, forced collection above 512, hard limit 1024]]>
       <system-out><![CDATA[WARN: net.ipv4.conf.all.arp_notify = 0 (kernel default)
 want 1: with arp_notify = 1 an interface sends a gratuitous ARP when it comes up or its MAC changes, so a new machine on a reused IP corrects its peers' caches at once]]></system-out>
     </testcase>
+    <testcase name="ndisc-notify: net.ipv6.conf.all.ndisc_notify" classname="arpdoctor.sysctl.ndisc-notify">
+      <system-out><![CDATA[WARN: net.ipv6.conf.all.ndisc_notify = 0 (kernel default)
+want 1: with ndisc_notify = 1 an interface sends an unsolicited neighbor advertisement when it comes up or its MAC changes, so a new machine on a reused IPv6 address corrects its peers' caches at once]]></system-out>
+    </testcase>
   </testsuite>
 </testsuites>
 `
@@ -51,8 +55,8 @@ want 1: with arp_notify = 1 an interface sends a gratuitous ARP when it comes up
 	code, got, _ = run(t, false, "sysctl", "check", "--config", "--root", trees+"image-good", "-o", "junit", "--strict",
 		"--policy", policy)
 	want = `<?xml version="1.0" encoding="UTF-8"?>
-<testsuites name="arpdoctor sysctl check" tests="6" failures="1" skipped="0">
-  <testsuite name="arpdoctor sysctl check --profile cloud (config)" tests="6" failures="1" skipped="0">
+<testsuites name="arpdoctor sysctl check" tests="7" failures="1" skipped="0">
+  <testsuite name="arpdoctor sysctl check --profile cloud (config)" tests="7" failures="1" skipped="0">
     <testcase name="stale-entries: net.ipv4.neigh.default.gc_thresh1" classname="arpdoctor.sysctl.stale-entries">
       <system-out><![CDATA[OK: net.ipv4.neigh.default.gc_thresh1 = 0 (/etc/sysctl.d/60-neigh.conf:2)
 the garbage collector runs at any table size: stale entries go after gc_stale_time]]></system-out>
@@ -72,6 +76,10 @@ collection at any size, forced collection above 512, hard limit 1024]]></system-
     <testcase name="arp-notify: net.ipv4.conf.all.arp_notify" classname="arpdoctor.sysctl.arp-notify">
       <system-out><![CDATA[OK: net.ipv4.conf.all.arp_notify = 1 (/etc/sysctl.d/60-neigh.conf:5)
 interfaces announce their MAC when they come up, correcting peers' caches]]></system-out>
+    </testcase>
+    <testcase name="ndisc-notify: net.ipv6.conf.all.ndisc_notify" classname="arpdoctor.sysctl.ndisc-notify">
+      <system-out><![CDATA[OK: net.ipv6.conf.all.ndisc_notify = 1 (/etc/sysctl.d/60-neigh.conf:6)
+interfaces announce their MAC when they come up, correcting peers' IPv6 neighbor caches]]></system-out>
     </testcase>
     <testcase name="policy: net.ipv4.conf.all.arp_ignore" classname="arpdoctor.sysctl.policy">
       <failure message="want 1, as ` + policy + `:1 says" type="WARN"><![CDATA[net.ipv4.conf.all.arp_ignore = 0 (kernel default)

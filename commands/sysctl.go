@@ -16,7 +16,8 @@ func newSysctlCmd(g *globalOptions) *cobra.Command {
 		Short: "Check and fix the settings behind stale entries and table overflows",
 		Long: `The kernel settings that decide how long neighbor entries live and how many
 the table holds: net.ipv4/ipv6.neigh.default.gc_thresh1..3 and the rest of
-the neighbor parameters, and the ARP settings of net.ipv4.conf.
+the neighbor parameters, the ARP settings of net.ipv4.conf and IPv6's
+ndisc_notify.
 
 'check' judges them against a profile and your own rules, live or as the
 config files will set them at boot; 'fix' writes a config file that keeps

@@ -54,8 +54,14 @@ the files named set, in order.
 
 Profiles: cloud (the default) wants gc_thresh1 = 0 so that stale entries
 for reused IPs are collected, thresholds in order, a table at most half
-full and never overflowing, and arp_notify = 1; kubernetes adds room for
-tens of thousands of neighbors; none checks only your rules.
+full and never overflowing, and arp_notify = 1 and ndisc_notify = 1;
+kubernetes adds room for tens of thousands of neighbors; none checks only
+your rules.
+
+A rule of your own (--expect, --policy) whose key the kernel does not have
+(a misspelling, an interface that is not there, a glob that matches
+nothing) fails: "no such setting". The profile's rules on keys that cannot
+be seen here, such as IPv6's where IPv6 is off, are NOT VISIBLE.
 
 Exit status: 1 when a rule fails (with --strict, also when one warns), 2
 when the check could not be made (a malformed config file among them).`,

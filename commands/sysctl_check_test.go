@@ -30,7 +30,8 @@ OK    ndisc_cache.entries                   1             netlink    1 entry (no
 OK    ndisc_cache.table_fulls               0             netlink    the table was never full since boot
 OK    ndisc_cache.forced_gc_runs            0             netlink    no collection had to be forced since boot
 WARN  net.ipv4.conf.all.arp_notify          0             /proc/sys  want 1 (eth0 does not): ` + notifyWhy + `
-profile cloud, live values under ../sysctl/testdata/stock: 2 FAIL, 1 WARN, 8 OK; failed
+WARN  net.ipv6.conf.all.ndisc_notify        0             /proc/sys  want 1 (eth0 does not): ` + ndiscNotifyWhy + `
+profile cloud, live values under ../sysctl/testdata/stock: 2 FAIL, 2 WARN, 8 OK; failed
 `
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("output (-want +got):\n%s", diff)
@@ -55,7 +56,8 @@ OK      ndisc_cache.entries                   1             netlink    1 entry (
 OK      ndisc_cache.table_fulls               0             netlink    the table was never full since boot
 OK      ndisc_cache.forced_gc_runs            0             netlink    no collection had to be forced since boot
 WARN    net.ipv4.conf.all.arp_notify          1             /proc/sys  good now, but reverts to 0 at reboot (/etc/sysctl.d/99-sysctl.conf:16 sets it); want 1: with arp_notify = 1 an interface sends a gratuitous ARP when it comes up or its MAC changes, so a new machine on a reused IP corrects its peers' caches at once
-profile cloud, live values under ../sysctl/testdata/drift: 1 FAIL, 2 WARN, 8 OK; failed
+OK      net.ipv6.conf.all.ndisc_notify        1             /proc/sys  interfaces announce their MAC when they come up, correcting peers' IPv6 neighbor caches
+profile cloud, live values under ../sysctl/testdata/drift: 1 FAIL, 2 WARN, 9 OK; failed
 `
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("terminal (-want +got):\n%s", diff)
@@ -90,6 +92,7 @@ OK    ndisc_cache.entries                   1             netlink    1 entry (no
 OK    ndisc_cache.table_fulls               0             netlink    the table was never full since boot
 OK    ndisc_cache.forced_gc_runs            0             netlink    no collection had to be forced since boot
 OK    net.ipv4.conf.all.arp_notify          0             /proc/sys  all is 0, but every interface has arp_notify = 1 (eth0): interfaces announce their MAC when they come up, correcting peers' caches
+OK    net.ipv6.conf.all.ndisc_notify        0             /proc/sys  all is 0, but every interface has ndisc_notify = 1 (eth0): interfaces announce their MAC when they come up, correcting peers' IPv6 neighbor caches
 
 net.ipv4.neigh.default.gc_thresh1              128    netlink
 net.ipv4.neigh.default.gc_thresh2              512    netlink
@@ -121,6 +124,8 @@ net.ipv4.conf.default.arp_notify               0      /proc/sys
 net.ipv4.conf.default.arp_accept               0      /proc/sys
 net.ipv4.conf.default.arp_ignore               0      /proc/sys
 net.ipv4.conf.default.arp_announce             0      /proc/sys
+net.ipv6.conf.all.ndisc_notify                 0      /proc/sys
+net.ipv6.conf.default.ndisc_notify             0      /proc/sys
 net.ipv4.neigh.eth0.gc_stale_time              60     /proc/sys
 net.ipv4.neigh.eth0.base_reachable_time_ms     15000  /proc/sys
 net.ipv4.neigh.eth0.delay_first_probe_time     5      /proc/sys
@@ -139,10 +144,11 @@ net.ipv4.conf.eth0.arp_notify                  1      /proc/sys
 net.ipv4.conf.eth0.arp_accept                  0      /proc/sys
 net.ipv4.conf.eth0.arp_ignore                  0      /proc/sys
 net.ipv4.conf.eth0.arp_announce                0      /proc/sys
+net.ipv6.conf.eth0.ndisc_notify                1      /proc/sys
 note: net.ipv4.neigh.default is not in /proc/sys: only the initial network namespace has it, so the table-wide values (machine-wide, as the table is) were read over netlink
 note: net.ipv6.neigh.default is not in /proc/sys: only the initial network namespace has it, so the table-wide values (machine-wide, as the table is) were read over netlink
 note: config files set the initial network namespace's values at boot, and this is another one: whether its values persist was not checked
-profile cloud, live values under ../sysctl/testdata/container: 2 FAIL, 9 OK; failed
+profile cloud, live values under ../sysctl/testdata/container: 2 FAIL, 10 OK; failed
 `
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -221,7 +227,7 @@ func TestSysctlCheckJSON(t *testing.T) {
       "source": "",
       "status": "NOT VISIBLE",
       "rule": "stale-entries",
-      "message": "net.ipv6.neigh.default.gc_thresh1 is not in /proc/sys here"
+      "message": "net.ipv6.neigh.default.gc_thresh1 is not in /proc/sys here: there is no /proc/sys/net/ipv6: IPv6 is off on this machine"
     },
     {
       "key": "net.ipv6.neigh.default.gc_thresh1..3",
@@ -262,6 +268,14 @@ func TestSysctlCheckJSON(t *testing.T) {
       "status": "OK",
       "rule": "arp-notify",
       "message": "interfaces announce their MAC when they come up, correcting peers' caches"
+    },
+    {
+      "key": "net.ipv6.conf.all.ndisc_notify",
+      "value": "",
+      "source": "",
+      "status": "NOT VISIBLE",
+      "rule": "ndisc-notify",
+      "message": "net.ipv6.conf.all.ndisc_notify is not in /proc/sys here: there is no /proc/sys/net/ipv6: IPv6 is off on this machine"
     }
   ],
   "profile": "cloud",
@@ -327,7 +341,8 @@ OK  net.ipv4.neigh.default.gc_thresh1..3  0/512/1024  /etc/sysctl.d/60-neigh.con
 OK  net.ipv6.neigh.default.gc_thresh1     0           /etc/sysctl.d/60-neigh.conf:3                  the garbage collector runs at any table size: stale entries go after gc_stale_time
 OK  net.ipv6.neigh.default.gc_thresh1..3  0/512/1024  /etc/sysctl.d/60-neigh.conf:3, kernel default  collection at any size, forced collection above 512, hard limit 1024
 OK  net.ipv4.conf.all.arp_notify          1           /etc/sysctl.d/60-neigh.conf:5                  interfaces announce their MAC when they come up, correcting peers' caches
-profile cloud, config files under ../sysctl/testdata/image-good: 0 FAIL, 5 OK; passed
+OK  net.ipv6.conf.all.ndisc_notify        1           /etc/sysctl.d/60-neigh.conf:6                  interfaces announce their MAC when they come up, correcting peers' IPv6 neighbor caches
+profile cloud, config files under ../sysctl/testdata/image-good: 0 FAIL, 6 OK; passed
 `,
 	}, {
 		name: "a warning passes",
@@ -341,6 +356,17 @@ profile cloud, config files under ../sysctl/testdata/image-good: 0 FAIL, 5 OK; p
 		code: ExitProblems,
 		out: "WARN  net.ipv4.conf.all.arp_ignore  0  kernel default  want 1, as " + policy + ":2 says\n" +
 			"config files under ../sysctl/testdata/image-good: 0 FAIL, 1 WARN; failed (--strict: warnings fail)\n",
+	}, {
+		// No kernel to ask: a key arpdoctor does not know, set by no
+		// file, is not shown to hold.
+		name: "image: a key nothing sets and arpdoctor does not know fails",
+		args: []string{"--config", "--root", trees + "image-good", "--profile", "none", "--expect", "net.core.somaxconnn>=1",
+			"--expect", "net.ipv4.neigh.*.gc_stale_time<=60"},
+		code: ExitProblems,
+		out: `FAIL  net.core.somaxconnn                   -   -               no config file sets it, and arpdoctor does not know this key or its kernel default: check its spelling, or set it in a config file
+OK    net.ipv4.neigh.default.gc_stale_time  60  kernel default  as --expect wants
+config files under ../sysctl/testdata/image-good: 1 FAIL, 1 OK; failed
+`,
 	}, {
 		name: "files named one by one, later ones winning",
 		args: []string{"--file", trees + "precedence/etc/sysctl.d/99-late.conf", "--file", trees + "precedence/etc/sysctl.conf",
@@ -399,10 +425,10 @@ func TestSysctlCheckFlags(t *testing.T) {
 		rules   int
 		wantErr string
 	}{
-		{args: nil, rules: 11},
-		{args: []string{"--profile", "kubernetes"}, rules: 15},
+		{args: nil, rules: 12},
+		{args: []string{"--profile", "kubernetes"}, rules: 16},
 		{args: []string{"--profile", "none", "--expect", "net.ipv4.neigh.default.gc_thresh1=0", "--expect", "kernel.x>=1"}, rules: 2},
-		{args: []string{"--config", "--root", trees + "image-good"}, rules: 11},
+		{args: []string{"--config", "--root", trees + "image-good"}, rules: 12},
 		{args: []string{"--profile", "cloudy"}, wantErr: `--profile: unknown profile "cloudy" (want cloud, kubernetes or none)`},
 		{args: []string{"--profile", "none"}, wantErr: "nothing to check: --profile none needs --expect or --policy"},
 		{args: []string{"--expect", "gc_thresh1"}, wantErr: `--expect "gc_thresh1": want KEY=VALUE, KEY<=NUMBER or KEY>=NUMBER`},
@@ -507,5 +533,87 @@ func TestSysctlCheckFIFOCancelled(t *testing.T) {
 	}
 	if want := "arpdoctor: reading " + fifo + ": context canceled\n"; errOut.String() != want || out.Len() != 0 {
 		t.Errorf("stdout %q, stderr %q; want %q", out, errOut, want)
+	}
+}
+
+// A rule of the user's on a setting the kernel does not have fails, in
+// every output, and the check exits 1: a CI job does not pass on a typo or
+// on an interface that is not there. The profile's rules that cannot be
+// seen (IPv6 is off on this tree) stay NOT VISIBLE.
+func TestSysctlCheckNoSuchSetting(t *testing.T) {
+	policy := filepath.Join(t.TempDir(), "fleet.policy")
+	os.WriteFile(policy, []byte("warn net.ipv6.conf.all.ndisc_notify = 1\n"), 0o644)
+	k := quietKernel()
+	k.tables = k.tables[:1]
+	args := []string{"--root", trees + "no-ipv6", "--profile", "none", "--expect", "net.ipv4.neigh.eth9.gc_stale_time<=60",
+		"--expect", "net.core.somaxconnn>=4096", "--expect", "net.ipv4.neigh.default.gc_thresh1=0", "--policy", policy}
+
+	code, got := sysctlRun(t, "check", k, "table", false, false, args...)
+	want := `FAIL  net.ipv4.neigh.eth9.gc_stale_time  -  -          no such setting: net.ipv4.neigh.eth9.gc_stale_time is not in /proc/sys here: there is no interface eth9 in this network namespace
+FAIL  net.core.somaxconnn                -  -          no such setting: net.core.somaxconnn is not in /proc/sys here: arpdoctor does not know this key, so it may be misspelt, or belong to a module that is not loaded
+OK    net.ipv4.neigh.default.gc_thresh1  0  /proc/sys  as --expect wants
+FAIL  net.ipv6.conf.all.ndisc_notify     -  -          no such setting: net.ipv6.conf.all.ndisc_notify is not in /proc/sys here: there is no /proc/sys/net/ipv6: IPv6 is off on this machine
+note: there is no /proc/sys/net/ipv6: IPv6 is off on this machine
+live values under ../sysctl/testdata/no-ipv6: 3 FAIL, 1 OK; failed
+`
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("table (-want +got):\n%s", diff)
+	}
+	if code != ExitProblems {
+		t.Errorf("table: exit %d, want %d", code, ExitProblems)
+	}
+
+	code, got = sysctlRun(t, "check", k, "json", false, false, args...)
+	var rep struct {
+		OK      bool
+		Results []sysctl.Result
+	}
+	if err := json.Unmarshal([]byte(got), &rep); err != nil {
+		t.Fatal(err)
+	}
+	wantResults := []sysctl.Result{
+		{Key: "net.ipv4.neigh.eth9.gc_stale_time", Status: sysctl.StatusFail, Rule: "expect",
+			Message: "no such setting: net.ipv4.neigh.eth9.gc_stale_time is not in /proc/sys here: there is no interface eth9 in this network namespace"},
+		{Key: "net.core.somaxconnn", Status: sysctl.StatusFail, Rule: "expect",
+			Message: "no such setting: net.core.somaxconnn is not in /proc/sys here: arpdoctor does not know this key, so it may be misspelt, or belong to a module that is not loaded"},
+		{Key: "net.ipv4.neigh.default.gc_thresh1", Value: "0", Source: "/proc/sys", Status: sysctl.StatusOK, Rule: "expect", Message: "as --expect wants"},
+		{Key: "net.ipv6.conf.all.ndisc_notify", Status: sysctl.StatusFail, Rule: "policy",
+			Message: "no such setting: net.ipv6.conf.all.ndisc_notify is not in /proc/sys here: there is no /proc/sys/net/ipv6: IPv6 is off on this machine"},
+	}
+	if diff := cmp.Diff(wantResults, rep.Results); diff != "" || rep.OK {
+		t.Errorf("json: ok %v, results (-want +got):\n%s", rep.OK, diff)
+	}
+	if code != ExitProblems {
+		t.Errorf("json: exit %d, want %d", code, ExitProblems)
+	}
+
+	code, got = sysctlRun(t, "check", k, "junit", false, false, args...)
+	wantJUnit := `<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="arpdoctor sysctl check" tests="4" failures="3" skipped="0">
+  <testsuite name="arpdoctor sysctl check --profile none (live)" tests="4" failures="3" skipped="0">
+    <testcase name="expect: net.ipv4.neigh.eth9.gc_stale_time" classname="arpdoctor.sysctl.expect">
+      <failure message="no such setting: net.ipv4.neigh.eth9.gc_stale_time is not in /proc/sys here: there is no interface eth9 in this network namespace" type="FAIL"><![CDATA[net.ipv4.neigh.eth9.gc_stale_time = - (-)
+no such setting: net.ipv4.neigh.eth9.gc_stale_time is not in /proc/sys here: there is no interface eth9 in this network namespace]]></failure>
+    </testcase>
+    <testcase name="expect: net.core.somaxconnn" classname="arpdoctor.sysctl.expect">
+      <failure message="no such setting: net.core.somaxconnn is not in /proc/sys here: arpdoctor does not know this key, so it may be misspelt, or belong to a module that is not loaded" type="FAIL"><![CDATA[net.core.somaxconnn = - (-)
+no such setting: net.core.somaxconnn is not in /proc/sys here: arpdoctor does not know this key, so it may be misspelt, or belong to a module that is not loaded]]></failure>
+    </testcase>
+    <testcase name="expect: net.ipv4.neigh.default.gc_thresh1" classname="arpdoctor.sysctl.expect">
+      <system-out><![CDATA[OK: net.ipv4.neigh.default.gc_thresh1 = 0 (/proc/sys)
+as --expect wants]]></system-out>
+    </testcase>
+    <testcase name="policy: net.ipv6.conf.all.ndisc_notify" classname="arpdoctor.sysctl.policy">
+      <failure message="no such setting: net.ipv6.conf.all.ndisc_notify is not in /proc/sys here: there is no /proc/sys/net/ipv6: IPv6 is off on this machine" type="FAIL"><![CDATA[net.ipv6.conf.all.ndisc_notify = - (-)
+no such setting: net.ipv6.conf.all.ndisc_notify is not in /proc/sys here: there is no /proc/sys/net/ipv6: IPv6 is off on this machine]]></failure>
+    </testcase>
+  </testsuite>
+</testsuites>
+`
+	if diff := cmp.Diff(wantJUnit, got); diff != "" {
+		t.Errorf("junit (-want +got):\n%s", diff)
+	}
+	if code != ExitProblems {
+		t.Errorf("junit: exit %d, want %d", code, ExitProblems)
 	}
 }

@@ -60,7 +60,7 @@ func TestSysctlFixFlags(t *testing.T) {
 func TestSysctlFixImage(t *testing.T) {
 	root := copyTree(t, "image-unset")
 	before := sysctltest.TreeState(t, root)
-	diff := "--- /dev/null\n+++ b/etc/sysctl.d/60-arpdoctor.conf\n@@ -0,0 +1,14 @@\n"
+	diff := "--- /dev/null\n+++ b/etc/sysctl.d/60-arpdoctor.conf\n@@ -0,0 +1,19 @@\n"
 	for line := range strings.Lines(sysctltest.CloudFixFile) {
 		diff += "+" + line
 	}

@@ -96,6 +96,7 @@ func sysctlRun(t *testing.T, sub string, k sysctl.Kernel, format string, tty, co
 
 const staleWhy = "below gc_thresh1 entries the garbage collector never runs, so an entry for a reused IP keeps the old MAC and replies go to a dead machine (Amazon Linux sets 0)"
 const notifyWhy = "with arp_notify = 1 an interface sends a gratuitous ARP when it comes up or its MAC changes, so a new machine on a reused IP corrects its peers' caches at once"
+const ndiscNotifyWhy = "with ndisc_notify = 1 an interface sends an unsolicited neighbor advertisement when it comes up or its MAC changes, so a new machine on a reused IPv6 address corrects its peers' caches at once"
 
 func copyTree(t *testing.T, tree string) string { return sysctltest.CopyTree(t, trees+tree) }
 

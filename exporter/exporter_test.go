@@ -251,6 +251,7 @@ func TestSettingsCollector(t *testing.T) {
 # TYPE arpdoctor_sysctl_rule_ok gauge
 arpdoctor_sysctl_rule_ok{profile="cloud",rule="arp-notify"} 0
 arpdoctor_sysctl_rule_ok{profile="cloud",rule="forced-gc"} 0
+arpdoctor_sysctl_rule_ok{profile="cloud",rule="ndisc-notify"} 0
 arpdoctor_sysctl_rule_ok{profile="cloud",rule="stale-entries"} 0
 arpdoctor_sysctl_rule_ok{profile="cloud",rule="table-full"} 1
 arpdoctor_sysctl_rule_ok{profile="cloud",rule="table-usage"} 1
@@ -262,6 +263,7 @@ arpdoctor_sysctl_rule_ok{profile="cloud",rule="threshold-order"} 1
 arpdoctor_sysctl_rule_ok{profile="kubernetes",rule="arp-notify"} 0
 arpdoctor_sysctl_rule_ok{profile="kubernetes",rule="forced-gc"} 0
 arpdoctor_sysctl_rule_ok{profile="kubernetes",rule="gc-soft-limit"} 0
+arpdoctor_sysctl_rule_ok{profile="kubernetes",rule="ndisc-notify"} 0
 arpdoctor_sysctl_rule_ok{profile="kubernetes",rule="overflow"} 0
 arpdoctor_sysctl_rule_ok{profile="kubernetes",rule="stale-entries"} 0
 arpdoctor_sysctl_rule_ok{profile="kubernetes",rule="table-full"} 1
@@ -291,8 +293,8 @@ func TestSettingsReadOnceAMinute(t *testing.T) {
 		read: func(k sysctl.Kernel) (*sysctl.Snapshot, error) { reads++; return stockSettings(k) }}
 	for _, d := range []time.Duration{0, time.Second, 59 * time.Second, time.Minute, time.Minute + time.Second} {
 		now = t0.Add(d)
-		if n := testutil.CollectAndCount(one{c, k}, "arpdoctor_sysctl_rule_ok"); n != 6 {
-			t.Fatalf("at %v: %d rules, want 6", d, n)
+		if n := testutil.CollectAndCount(one{c, k}, "arpdoctor_sysctl_rule_ok"); n != 7 {
+			t.Fatalf("at %v: %d rules, want 7", d, n)
 		}
 	}
 	if reads != 2 {

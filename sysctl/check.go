@@ -2,6 +2,8 @@ package sysctl
 
 import (
 	"fmt"
+	"maps"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -93,35 +95,79 @@ type evaluation struct {
 	boot *Snapshot // nil: persistence is not checked
 }
 
-// notVisible says why a key has no value. A key this package knows (the
-// neighbor and ARP keys) is one the kernel has; not finding it means it is
-// not here: an interface this namespace lacks, or IPv6 turned off. A key
-// it does not know may also be misspelt, which only the reader can tell.
-func (e *evaluation) notVisible(k Key) string {
+// absence says why a key, or a glob, has no value, and whether the kernel
+// may have the setting all the same (mayExist): a key that could not be
+// read, a table-wide key of a namespace whose /proc/sys has none, a key
+// this package knows whose boot value it does not. A key looked for live
+// and not found, for none of those reasons, is one the kernel does not
+// have here: a misspelling, an interface that is not there, IPv6 off.
+func (s *Snapshot) absence(k Key) (why string, mayExist bool) {
 	known, _ := Known(k)
-	if e.s.Mode != ModeLive {
-		if known {
-			return "no config file sets it, and arpdoctor does not know its kernel default"
-		}
-		return "no config file sets it, and arpdoctor does not know this key: check its spelling"
-	}
-	msg := string(k) + " is not in /proc/sys here"
 	c := k.components()
-	switch {
-	case !known:
-		msg += ": arpdoctor does not know this key, so it may be misspelt, or belong to a module that is not loaded"
-	case len(c) == 5 && c[3] != "default" && c[3] != "all" && !k.IsGlob() && !e.hasInterface(c[3]):
-		msg += ": there is no interface " + c[3] + " in this network namespace"
+	if s.Mode != ModeLive {
+		switch {
+		case k.IsGlob():
+			return "no config file sets a key it matches, and it matches none of the keys whose kernel default arpdoctor knows: check its spelling, or set such a key in a config file", false
+		case known:
+			return "no config file sets it, and arpdoctor does not know its kernel default", true
+		}
+		// Without a kernel to ask, a key arpdoctor does not know may be
+		// misspelt; set by no file, it is not shown to hold either way.
+		return "no config file sets it, and arpdoctor does not know this key or its kernel default: check its spelling, or set it in a config file", false
 	}
-	return msg
+	for _, u := range slices.Sorted(maps.Keys(s.unseen)) {
+		if k.Matches(u) {
+			return s.unseen[u], true
+		}
+	}
+	where := string(k) + " is not in /proc/sys here"
+	if k.IsGlob() {
+		where = "nothing in /proc/sys here matches " + string(k)
+	}
+	if len(c) >= 3 && c[0] == "net" {
+		for _, dir := range s.familiesOff {
+			if ok, _ := path.Match(c[1], dir); ok && !k.IsGlob() {
+				return where + ": there is no /proc/sys/net/" + dir + ": " + familyName(dir) + " is off on this machine", false
+			}
+		}
+	}
+	if len(c) >= 4 && c[0] == "net" {
+		for _, dir := range s.noDefaults {
+			fam, _ := path.Match(c[1], dir)
+			neighDir, _ := path.Match(c[2], "neigh")
+			def, _ := path.Match(c[3], "default")
+			if fam && neighDir && def {
+				return where + ": only the initial network namespace has net." + dir + ".neigh.default, and netlink did not give this value", true
+			}
+		}
+	}
+	switch {
+	case k.IsGlob():
+		return where, false
+	case !known:
+		return where + ": arpdoctor does not know this key, so it may be misspelt, or belong to a module that is not loaded", false
+	case len(c) == 5 && c[3] != "default" && c[3] != "all" && !s.hasInterface(c[3]):
+		return where + ": there is no interface " + c[3] + " in this network namespace", false
+	}
+	return where + ": this kernel does not have it", false
+}
+
+// familyName names an address family by its /proc/sys/net directory.
+func familyName(dir string) string {
+	for _, f := range ipFamilies {
+		if f.dir == dir {
+			return f.name
+		}
+	}
+	return dir
 }
 
 // hasInterface reports whether any value read is one of ifname's.
-func (e *evaluation) hasInterface(ifname string) bool {
-	if slices.Contains(e.s.Interfaces, ifname) {
+func (s *Snapshot) hasInterface(ifname string) bool {
+	if slices.Contains(s.Interfaces, ifname) || slices.Contains(s.IPv6Interfaces, ifname) {
 		return true
 	}
-	return slices.ContainsFunc(e.s.Values, func(v Value) bool {
+	return slices.ContainsFunc(s.Values, func(v Value) bool {
 		c := v.Key.components()
 		return len(c) == 5 && c[0] == "net" && (c[2] == "neigh" || c[2] == "conf") && c[3] == ifname
 	})
@@ -141,11 +187,18 @@ func (e *evaluation) expect(r *Rule) []Result {
 		keys = []Key{x.Key}
 	}
 	if len(keys) == 0 {
-		msg := e.notVisible(x.Key)
-		if x.Key.IsGlob() {
-			msg = "no key read matches " + string(x.Key)
+		why, mayExist := e.s.absence(x.Key)
+		res := Result{Key: string(x.Key), Status: StatusNotVisible, Rule: r.ID, Message: why}
+		if r.userGiven() && !mayExist {
+			// A rule of the user's on a setting that does not exist is
+			// wrong itself, as sysctl(8) says of such a key: it fails,
+			// even a warning, rather than pass a check unseen.
+			res.Status = StatusFail
+			if e.s.Mode == ModeLive {
+				res.Message = "no such setting: " + why
+			}
 		}
-		return []Result{{Key: string(x.Key), Status: StatusNotVisible, Rule: r.ID, Message: msg}}
+		return []Result{res}
 	}
 	var out []Result
 	for _, k := range keys {
@@ -184,9 +237,13 @@ func (e *evaluation) expect(r *Rule) []Result {
 func (e *evaluation) interfacesInstead(res *Result, r *Rule, k Key) {
 	comps := k.components()
 	leaf := comps[len(comps)-1]
+	ifaces, key := e.s.Interfaces, confKey
+	if comps[1] == "ipv6" {
+		ifaces, key = e.s.IPv6Interfaces, conf6Key
+	}
 	var lacking []string
-	for _, ifname := range e.s.Interfaces {
-		v, ok := e.s.Lookup(confKey(ifname, leaf))
+	for _, ifname := range ifaces {
+		v, ok := e.s.Lookup(key(ifname, leaf))
 		if ok {
 			if held, err := r.Expect.holds(v.Value); err == nil && held {
 				continue
@@ -195,10 +252,10 @@ func (e *evaluation) interfacesInstead(res *Result, r *Rule, k Key) {
 		lacking = append(lacking, ifname)
 	}
 	switch {
-	case len(e.s.Interfaces) > 0 && len(lacking) == 0:
+	case len(ifaces) > 0 && len(lacking) == 0:
 		res.Status = StatusOK
 		res.Message = fmt.Sprintf("all is %s, but every interface has %s = %s (%s): %s",
-			res.Value, leaf, r.Expect.Value, strings.Join(e.s.Interfaces, ", "), r.good())
+			res.Value, leaf, r.Expect.Value, strings.Join(ifaces, ", "), r.good())
 	case len(lacking) > 0:
 		res.Message = fmt.Sprintf("want %s (%s %s not): %s", r.Expect.want(),
 			strings.Join(lacking, ", "), words.Plural(len(lacking), "does", "do"), r.Why)

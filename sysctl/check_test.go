@@ -3,12 +3,15 @@ package sysctl
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 )
 
 // fakeKernel answers as netlink would, from fixed tables and entries.
@@ -49,6 +52,15 @@ func quietKernel() *fakeKernel {
 			{IP: netip.MustParseAddr("2001:db8::1"), Family: neigh.Inet6, State: neigh.Stale},
 		},
 	}
+}
+
+// ipv4Kernel is quietKernel with IPv6 off: no inet6 table, no IPv6
+// entries.
+func ipv4Kernel() *fakeKernel {
+	k := quietKernel()
+	k.tables = k.tables[:1]
+	k.entries = k.entries[:2]
+	return k
 }
 
 // busyKernel has 700 IPv4 entries that count against gc_thresh3 (and 50
@@ -139,6 +151,7 @@ func TestProfilesOnTrees(t *testing.T) {
 			"OK table-full ndisc_cache.table_fulls=0 (netlink)",
 			"OK forced-gc ndisc_cache.forced_gc_runs=0 (netlink)",
 			"WARN arp-notify net.ipv4.conf.all.arp_notify=0 (/proc/sys)",
+			"WARN ndisc-notify net.ipv6.conf.all.ndisc_notify=0 (/proc/sys)",
 		},
 	}, {
 		name: "tuned host, kept by its config", tree: "tuned", mode: ModeLive, kernel: quietKernel(), profile: "cloud", ok: true,
@@ -154,6 +167,7 @@ func TestProfilesOnTrees(t *testing.T) {
 			"OK table-full ndisc_cache.table_fulls=0 (netlink)",
 			"OK forced-gc ndisc_cache.forced_gc_runs=0 (netlink)",
 			"OK arp-notify net.ipv4.conf.all.arp_notify=1 (/proc/sys)",
+			"OK ndisc-notify net.ipv6.conf.all.ndisc_notify=1 (/proc/sys)",
 		},
 	}, {
 		name: "busy host: table half full, overflowed, thresholds out of order", tree: "overflow", mode: ModeLive, kernel: busyKernel(), profile: "cloud",
@@ -169,6 +183,7 @@ func TestProfilesOnTrees(t *testing.T) {
 			"OK table-full ndisc_cache.table_fulls=0 (netlink)",
 			"WARN forced-gc ndisc_cache.forced_gc_runs=1 (netlink)",
 			"OK arp-notify net.ipv4.conf.all.arp_notify=1 (/proc/sys)",
+			"OK ndisc-notify net.ipv6.conf.all.ndisc_notify=1 (/proc/sys)",
 		},
 	}, {
 		name: "busy host, kubernetes profile", tree: "overflow", mode: ModeLive, kernel: busyKernel(), profile: "kubernetes",
@@ -188,6 +203,7 @@ func TestProfilesOnTrees(t *testing.T) {
 			"OK table-full ndisc_cache.table_fulls=0 (netlink)",
 			"WARN forced-gc ndisc_cache.forced_gc_runs=1 (netlink)",
 			"OK arp-notify net.ipv4.conf.all.arp_notify=1 (/proc/sys)",
+			"OK ndisc-notify net.ipv6.conf.all.ndisc_notify=1 (/proc/sys)",
 		},
 	}, {
 		name: "large node, kubernetes profile", tree: "k8s-node", mode: ModeLive, kernel: quietKernel(), profile: "kubernetes", ok: true,
@@ -207,6 +223,7 @@ func TestProfilesOnTrees(t *testing.T) {
 			"OK table-full ndisc_cache.table_fulls=0 (netlink)",
 			"OK forced-gc ndisc_cache.forced_gc_runs=0 (netlink)",
 			"OK arp-notify net.ipv4.conf.all.arp_notify=1 (/proc/sys)",
+			"OK ndisc-notify net.ipv6.conf.all.ndisc_notify=1 (/proc/sys)",
 		},
 	}, {
 		name: "container: table-wide values over netlink, arp_notify per interface", tree: "container", mode: ModeLive, kernel: quietKernel(), profile: "cloud",
@@ -222,6 +239,7 @@ func TestProfilesOnTrees(t *testing.T) {
 			"OK table-full ndisc_cache.table_fulls=0 (netlink)",
 			"OK forced-gc ndisc_cache.forced_gc_runs=0 (netlink)",
 			"OK arp-notify net.ipv4.conf.all.arp_notify=0 (/proc/sys)",
+			"OK ndisc-notify net.ipv6.conf.all.ndisc_notify=0 (/proc/sys)",
 		},
 	}, {
 		name: "container, no kernel to ask", tree: "container", mode: ModeLive, profile: "cloud", ok: true,
@@ -237,6 +255,7 @@ func TestProfilesOnTrees(t *testing.T) {
 			"NOT VISIBLE table-full ndisc_cache.table_fulls= ()",
 			"NOT VISIBLE forced-gc ndisc_cache.forced_gc_runs= ()",
 			"OK arp-notify net.ipv4.conf.all.arp_notify=0 (/proc/sys)",
+			"OK ndisc-notify net.ipv6.conf.all.ndisc_notify=0 (/proc/sys)",
 		},
 	}, {
 		name: "image that leaves gc_thresh1 unset: kernel default 128", tree: "image-unset", mode: ModeConfig, profile: "cloud",
@@ -246,6 +265,7 @@ func TestProfilesOnTrees(t *testing.T) {
 			"FAIL stale-entries net.ipv6.neigh.default.gc_thresh1=128 (kernel default)",
 			"OK threshold-order net.ipv6.neigh.default.gc_thresh1..3=128/512/1024 (kernel default)",
 			"WARN arp-notify net.ipv4.conf.all.arp_notify=0 (kernel default)",
+			"WARN ndisc-notify net.ipv6.conf.all.ndisc_notify=0 (kernel default)",
 		},
 	}, {
 		name: "image that sets it", tree: "image-good", mode: ModeConfig, profile: "cloud", ok: true,
@@ -255,6 +275,23 @@ func TestProfilesOnTrees(t *testing.T) {
 			"OK stale-entries net.ipv6.neigh.default.gc_thresh1=0 (/etc/sysctl.d/60-neigh.conf:3)",
 			"OK threshold-order net.ipv6.neigh.default.gc_thresh1..3=0/512/1024 (/etc/sysctl.d/60-neigh.conf:3, kernel default)",
 			"OK arp-notify net.ipv4.conf.all.arp_notify=1 (/etc/sysctl.d/60-neigh.conf:5)",
+			"OK ndisc-notify net.ipv6.conf.all.ndisc_notify=1 (/etc/sysctl.d/60-neigh.conf:6)",
+		},
+	}, {
+		name: "no IPv6: the profile's IPv6 rules are not visible", tree: "no-ipv6", mode: ModeLive, kernel: ipv4Kernel(), profile: "cloud", ok: true,
+		want: []string{
+			"OK stale-entries net.ipv4.neigh.default.gc_thresh1=0 (/proc/sys)",
+			"OK threshold-order net.ipv4.neigh.default.gc_thresh1..3=0/512/1024 (/proc/sys)",
+			"OK table-usage arp_cache.entries=1 (netlink)",
+			"OK table-full arp_cache.table_fulls=0 (netlink)",
+			"OK forced-gc arp_cache.forced_gc_runs=0 (netlink)",
+			"NOT VISIBLE stale-entries net.ipv6.neigh.default.gc_thresh1= ()",
+			"NOT VISIBLE threshold-order net.ipv6.neigh.default.gc_thresh1..3= ()",
+			"NOT VISIBLE table-usage ndisc_cache.entries= ()",
+			"NOT VISIBLE table-full ndisc_cache.table_fulls= ()",
+			"NOT VISIBLE forced-gc ndisc_cache.forced_gc_runs= ()",
+			"OK arp-notify net.ipv4.conf.all.arp_notify=1 (/proc/sys)",
+			"NOT VISIBLE ndisc-notify net.ipv6.conf.all.ndisc_notify= ()",
 		},
 	}}
 	for _, tt := range tests {
@@ -380,7 +417,7 @@ func TestExpectations(t *testing.T) {
 	policy, err := ParsePolicy(strings.NewReader(`# fleet policy
 net.ipv4.neigh.default.gc_thresh3 >= 4096
 warn net.ipv4.neigh.*.gc_stale_time <= 30
-; unknown keys are read as they are
+; keys are read whatever they are
 net.ipv4.conf.eth0.arp_filter = 1
 `), "fleet.policy")
 	if err != nil {
@@ -398,7 +435,9 @@ net.ipv4.conf.eth0.arp_filter = 1
 		"FAIL policy net.ipv4.neigh.default.gc_thresh3=1024: want >= 4096, as fleet.policy:2 says",
 		"WARN policy net.ipv4.neigh.default.gc_stale_time=60: want <= 30, as fleet.policy:3 says",
 		"WARN policy net.ipv4.neigh.eth0.gc_stale_time=60: want <= 30, as fleet.policy:3 says",
-		"NOT VISIBLE policy net.ipv4.conf.eth0.arp_filter=: net.ipv4.conf.eth0.arp_filter is not in /proc/sys here",
+		"WARN policy net.ipv4.neigh.lo.gc_stale_time=60: want <= 30, as fleet.policy:3 says",
+		// The fake tree's kernel has no arp_filter.
+		"FAIL policy net.ipv4.conf.eth0.arp_filter=: no such setting: net.ipv4.conf.eth0.arp_filter is not in /proc/sys here: this kernel does not have it",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -523,39 +562,107 @@ func TestTableUsageMachineWide(t *testing.T) {
 	}
 }
 
-// A key that is not found says why, as far as arpdoctor can tell: a key it
-// knows is missing because its interface is; one it does not know may be
-// misspelt.
-func TestNotVisibleSaysWhy(t *testing.T) {
-	var rules []Rule
-	for _, s := range []string{"net.ipv4.neigh.eth9.gc_stale_time<=60", "net.core.somaxconnn>=1"} {
-		r, err := ExpectRule(s, StatusFail)
+// A rule of the user's whose key the kernel does not have fails, saying
+// why: a misspelling, an interface that is not there, IPv6 off, a glob
+// that matches nothing; a warning rule too. A key the kernel may have but
+// that cannot be read here is not visible, as the profile's rules are.
+func TestMissingKeysSayWhy(t *testing.T) {
+	rules := func(lines ...string) []Rule {
+		t.Helper()
+		rs, err := ParsePolicy(strings.NewReader(strings.Join(lines, "\n")), "p")
 		if err != nil {
 			t.Fatal(err)
 		}
-		rules = append(rules, r)
+		return rs
 	}
-	live, err := ReadRunning(Running{Root: "testdata/stock"}, []Key{"net.ipv4.neigh.eth9.gc_stale_time", "net.core.somaxconnn"})
-	if err != nil {
+	fifoTree := copyTree(t, "stock")
+	if err := os.MkdirAll(filepath.Join(fifoTree, "proc/sys/net/core"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if err := unix.Mkfifo(filepath.Join(fifoTree, "proc/sys/net/core/somaxconn"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		root  string
+		k     Kernel
+		rules []Rule
+		want  []string
+	}{{
+		name: "live", root: "testdata/stock",
+		rules: rules("net.ipv4.neigh.eth9.gc_stale_time<=60", "net.core.somaxconnn>=1", "warn net.ipv4.conf.eth9.arp_notify=1",
+			"net.ipv4.conf.*.rp_filtr=1", "net.ipv4.conf.e*.arp_ignore=0", "net.ipv6.conf.eth0.ndisc_notify=1"),
+		want: []string{
+			"FAIL net.ipv4.neigh.eth9.gc_stale_time: no such setting: net.ipv4.neigh.eth9.gc_stale_time is not in /proc/sys here: there is no interface eth9 in this network namespace",
+			"FAIL net.core.somaxconnn: no such setting: net.core.somaxconnn is not in /proc/sys here: arpdoctor does not know this key, so it may be misspelt, or belong to a module that is not loaded",
+			"FAIL net.ipv4.conf.eth9.arp_notify: no such setting: net.ipv4.conf.eth9.arp_notify is not in /proc/sys here: there is no interface eth9 in this network namespace",
+			"FAIL net.ipv4.conf.*.rp_filtr: no such setting: nothing in /proc/sys here matches net.ipv4.conf.*.rp_filtr",
+			"OK net.ipv4.conf.eth0.arp_ignore: as p:5 wants",
+			"FAIL net.ipv6.conf.eth0.ndisc_notify: want 1, as p:6 says",
+		},
+	}, {
+		name: "IPv6 off", root: "testdata/no-ipv6", k: ipv4Kernel(),
+		rules: rules("net.ipv6.conf.all.ndisc_notify=1", "net.ipv6.neigh.default.gc_thresh1=0"),
+		want: []string{
+			"FAIL net.ipv6.conf.all.ndisc_notify: no such setting: net.ipv6.conf.all.ndisc_notify is not in /proc/sys here: there is no /proc/sys/net/ipv6: IPv6 is off on this machine",
+			"FAIL net.ipv6.neigh.default.gc_thresh1: no such setting: net.ipv6.neigh.default.gc_thresh1 is not in /proc/sys here: there is no /proc/sys/net/ipv6: IPv6 is off on this machine",
+		},
+	}, {
+		// The table's values are the initial namespace's: another one's
+		// /proc/sys lacks them, and netlink gives only some.
+		name: "container", root: "testdata/container", k: quietKernel(),
+		rules: rules("net.ipv4.neigh.default.unres_qlen>=1", "net.ipv4.neigh.default.gc_thresh3>=1024"),
+		want: []string{
+			"NOT VISIBLE net.ipv4.neigh.default.unres_qlen: net.ipv4.neigh.default.unres_qlen is not in /proc/sys here: only the initial network namespace has net.ipv4.neigh.default, and netlink did not give this value",
+			"OK net.ipv4.neigh.default.gc_thresh3: as p:2 wants",
+		},
+	}, {
+		name: "unreadable", root: fifoTree,
+		rules: rules("net.core.somaxconn>=4096"),
+		want: []string{
+			"NOT VISIBLE net.core.somaxconn: net.core.somaxconn could not be read: /proc/sys/net/core/somaxconn is a FIFO, not a regular file",
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var keys []Key
+			for _, r := range tt.rules {
+				keys = append(keys, r.Expect.Key)
+			}
+			live, err := ReadRunning(Running{Root: tt.root, Kernel: tt.k}, keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep := Check(live, tt.rules, CheckOptions{})
+			var got []string
+			for _, r := range rep.Results {
+				got = append(got, fmt.Sprintf("%s %s: %s", r.Status, r.Key, r.Message))
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	// From config files, a key arpdoctor does not know, set by no file,
+	// is not shown to hold: it fails. One it knows, whose kernel default
+	// it does not, is not visible.
 	cfg, err := LoadSystemConfig("testdata/image-unset")
 	if err != nil {
 		t.Fatal(err)
 	}
+	rs := rules("net.core.somaxconnn>=1", "net.ipv4.neigh.default.unres_qlen>=1", "net.*.ndisc_notify=1", "kernel.pid_m*>=1")
 	var got []string
-	for _, s := range []*Snapshot{live, cfg.Values(ModeConfig, nil)} {
-		for _, r := range Check(s, rules, CheckOptions{}).Results {
-			got = append(got, string(r.Status)+": "+r.Message)
-		}
+	for _, r := range Check(cfg.Values(ModeConfig, []Key{"net.core.somaxconnn", "net.ipv4.neigh.default.unres_qlen", "net.*.ndisc_notify", "kernel.pid_m*"}), rs, CheckOptions{}).Results {
+		got = append(got, fmt.Sprintf("%s %s=%s: %s", r.Status, r.Key, r.Value, r.Message))
 	}
 	want := []string{
-		"NOT VISIBLE: net.ipv4.neigh.eth9.gc_stale_time is not in /proc/sys here: there is no interface eth9 in this network namespace",
-		"NOT VISIBLE: net.core.somaxconnn is not in /proc/sys here: arpdoctor does not know this key, so it may be misspelt, or belong to a module that is not loaded",
-		"NOT VISIBLE: no config file sets it, and arpdoctor does not know its kernel default",
-		"NOT VISIBLE: no config file sets it, and arpdoctor does not know this key: check its spelling",
+		"FAIL net.core.somaxconnn=: no config file sets it, and arpdoctor does not know this key or its kernel default: check its spelling, or set it in a config file",
+		"NOT VISIBLE net.ipv4.neigh.default.unres_qlen=: no config file sets it, and arpdoctor does not know its kernel default",
+		"FAIL net.*.ndisc_notify=: no config file sets a key it matches, and it matches none of the keys whose kernel default arpdoctor knows: check its spelling, or set such a key in a config file",
+		"OK kernel.pid_max=4194304: as p:4 wants",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
+		t.Errorf("config (-want +got):\n%s", diff)
 	}
 }

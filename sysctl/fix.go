@@ -153,7 +153,7 @@ func (p *FixPlan) planLive(e *evaluation, r *Rule, boot *Config) {
 		}
 		v, ok := e.s.Lookup(r.Expect.Key)
 		if !ok || v.Source != SourceProc {
-			p.Unfixed = append(p.Unfixed, fmt.Sprintf("%s was not set live: it is not in /proc/sys here (only the initial network namespace has the table-wide keys)", r.Expect.Key))
+			p.Unfixed = append(p.Unfixed, fmt.Sprintf("%s was not set live: %s", r.Expect.Key, notSettable(e.s, r.Expect.Key, ok)))
 			continue
 		}
 		to := r.target()
@@ -165,6 +165,19 @@ func (p *FixPlan) planLive(e *evaluation, r *Rule, boot *Config) {
 		}
 		p.Live = append(p.Live, LiveChange{Key: r.Expect.Key, From: v.Value, To: to})
 	}
+}
+
+// notSettable says why a key to fix is not in /proc/sys to be written. A
+// key read over netlink is one of the table's, which is the machine's: only
+// the initial network namespace has it in /proc/sys. Any other is missing
+// for reasons of its own (IPv6 off, say): the per-interface keys (all,
+// default and each interface's) are in every namespace's /proc/sys.
+func notSettable(s *Snapshot, k Key, read bool) string {
+	if read {
+		return fmt.Sprintf("it is not in this network namespace's /proc/sys: it is one of the table's values, which are the machine's, and only the initial network namespace has them (net.%s.neigh.default)", k.components()[1])
+	}
+	why, _ := s.absence(k)
+	return strings.Replace(why, string(k)+" is not", "it is not", 1)
 }
 
 // bootValue is what the config sets for k at boot: its assignment, or the

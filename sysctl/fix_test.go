@@ -171,14 +171,39 @@ func TestFixLiveNotInProc(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"net.ipv4.neigh.default.gc_thresh1 was not set live: it is not in /proc/sys here (only the initial network namespace has the table-wide keys)",
-		"net.ipv6.neigh.default.gc_thresh1 was not set live: it is not in /proc/sys here (only the initial network namespace has the table-wide keys)",
+		"net.ipv4.neigh.default.gc_thresh1 was not set live: it is not in this network namespace's /proc/sys: it is one of the table's values, which are the machine's, and only the initial network namespace has them (net.ipv4.neigh.default)",
+		"net.ipv6.neigh.default.gc_thresh1 was not set live: it is not in this network namespace's /proc/sys: it is one of the table's values, which are the machine's, and only the initial network namespace has them (net.ipv6.neigh.default)",
 	}
 	if diff := cmp.Diff(want, p.Unfixed); diff != "" {
 		t.Errorf("unfixed (-want +got):\n%s", diff)
 	}
 	if len(p.Live) != 0 {
-		t.Errorf("live changes %v, want none: arp_notify is kept by eth0", p.Live)
+		t.Errorf("live changes %v, want none: arp_notify and ndisc_notify are kept by eth0", p.Live)
+	}
+}
+
+// The per-interface keys are in every namespace's /proc/sys: when one is
+// missing, fix says why, and never calls it the table's.
+func TestFixLivePerInterfaceMissing(t *testing.T) {
+	root := copyTree(t, "no-ipv6")
+	if err := os.Remove(filepath.Join(root, "proc/sys/net/ipv4/conf/all/arp_notify")); err != nil {
+		t.Fatal(err)
+	}
+	live, err := ReadRunning(Running{Root: root}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := PlanFix(FixOptions{Root: root, Path: DefaultFixPath, Profile: "cloud", Rules: profileRules(t, "cloud"), Live: live})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"net.ipv6.neigh.default.gc_thresh1 was not set live: it is not in /proc/sys here: there is no /proc/sys/net/ipv6: IPv6 is off on this machine",
+		"net.ipv4.conf.all.arp_notify was not set live: it is not in /proc/sys here: this kernel does not have it",
+		"net.ipv6.conf.all.ndisc_notify was not set live: it is not in /proc/sys here: there is no /proc/sys/net/ipv6: IPv6 is off on this machine",
+	}
+	if diff := cmp.Diff(want, p.Unfixed); diff != "" {
+		t.Errorf("unfixed (-want +got):\n%s", diff)
 	}
 }
 

@@ -22,12 +22,18 @@ var neighLeaves = []string{
 // (devinet_sysctl): the arp_ keys there are these and no others.
 var arpLeaves = []string{"arp_accept", "arp_announce", "arp_evict_nocarrier", "arp_filter", "arp_ignore", "arp_notify"}
 
+// ndiscLeaves are the kernel's NDP settings under net.ipv6.conf.IF
+// (addrconf_sysctl): the ndisc_ keys there are these and no others
+// (ndisc_tclass since 4.19, ndisc_evict_nocarrier since 5.18).
+var ndiscLeaves = []string{"ndisc_evict_nocarrier", "ndisc_notify", "ndisc_tclass"}
+
 // UnknownKeyError says a key names a setting no kernel has, in a part of
 // /proc/sys this package knows whole: the neighbor parameters
-// (net.ipv4.neigh, net.ipv6.neigh) and the ARP settings of net.ipv4.conf.
-// A key elsewhere is never unknown: the package cannot tell a misspelling
-// there from a setting of a module that is not loaded, so a check that does
-// not find it says it is not visible.
+// (net.ipv4.neigh, net.ipv6.neigh), the ARP settings of net.ipv4.conf and
+// the ndisc_ settings of net.ipv6.conf. A key elsewhere is never unknown:
+// the package cannot tell a misspelling there from a setting of a module
+// that is not loaded, so only the kernel can: a live check of a rule of the
+// user's that does not find the key says there is no such setting.
 type UnknownKeyError struct {
 	Key Key
 	// Reason says what is wrong with it.
@@ -66,6 +72,11 @@ func Known(k Key) (known bool, err error) {
 	case len(c) == 5 && c[0] == "net" && c[1] == "ipv4" && c[2] == "conf" && strings.HasPrefix(c[4], "arp_"):
 		if !slices.ContainsFunc(arpLeaves, func(l string) bool { ok, _ := path.Match(c[4], l); return ok }) {
 			return false, &UnknownKeyError{Key: k, Reason: "no kernel has " + c[4] + " under net.ipv4.conf" + suggest(c[4], arpLeaves)}
+		}
+		return true, nil
+	case len(c) == 5 && c[0] == "net" && c[1] == "ipv6" && c[2] == "conf" && strings.HasPrefix(c[4], "ndisc_"):
+		if !slices.ContainsFunc(ndiscLeaves, func(l string) bool { ok, _ := path.Match(c[4], l); return ok }) {
+			return false, &UnknownKeyError{Key: k, Reason: "no kernel has " + c[4] + " under net.ipv6.conf" + suggest(c[4], ndiscLeaves)}
 		}
 		return true, nil
 	}

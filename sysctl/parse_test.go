@@ -263,7 +263,7 @@ func FuzzParseExpectation(f *testing.F) {
 		"net.ipv4.neigh.default.gc_thresh1=0",
 		" net/ipv4/neigh/default/gc_thresh3 >= 4096 ",
 		"net.ipv4.x==1", "net.ipv4.x!=1", "a=>1", "a<1", "a.b = c d",
-		"net.ipv4.neigh.*.gc_stale_tim<=1", "net.ipv4.conf.all.arp_notfy=1", "<=5",
+		"net.ipv4.neigh.*.gc_stale_tim<=1", "net.ipv4.conf.all.arp_notfy=1", "<=5", "net.ipv6.conf.*.ndisc_notfy=1",
 	} {
 		f.Add(s)
 	}

@@ -161,6 +161,8 @@ const (
 	RuleForcedGC = "forced-gc"
 	// RuleARPNotify wants arp_notify = 1.
 	RuleARPNotify = "arp-notify"
+	// RuleNDiscNotify wants ndisc_notify = 1, IPv6's arp_notify.
+	RuleNDiscNotify = "ndisc-notify"
 	// RuleExpect is a rule given on the command line.
 	RuleExpect = "expect"
 	// RulePolicy is a rule of a policy file.
@@ -191,6 +193,10 @@ type Rule struct {
 	// check judges the rules that are not an Expectation.
 	check func(e *evaluation, r *Rule) []Result
 }
+
+// userGiven reports whether the rule is the user's own (--expect or a
+// policy file) rather than a profile's.
+func (r *Rule) userGiven() bool { return r.Origin != "" }
 
 // Fixable reports whether fix can write a value for the rule.
 func (r *Rule) Fixable() bool { return r.Expect != nil && !r.Expect.Key.IsGlob() }
@@ -244,7 +250,7 @@ type ProfileInfo struct {
 // Profiles lists the built-in profiles; the first is the default.
 func Profiles() []ProfileInfo {
 	return []ProfileInfo{
-		{"cloud", "cloud instances that reuse IPs: collect stale entries (gc_thresh1 = 0), keep the thresholds in order, watch for overflow, announce MACs (arp_notify = 1)"},
+		{"cloud", "cloud instances that reuse IPs: collect stale entries (gc_thresh1 = 0), keep the thresholds in order, watch for overflow, announce MACs (arp_notify = 1, ndisc_notify = 1)"},
 		{"kubernetes", "large Kubernetes and container nodes: the cloud rules, plus room for tens of thousands of neighbors (gc_thresh2 >= 32768, gc_thresh3 >= 65536)"},
 		{"none", "no built-in rules: only --expect and --policy"},
 	}
@@ -318,6 +324,13 @@ func Profile(name string) ([]Rule, error) {
 		Why:           "with arp_notify = 1 an interface sends a gratuitous ARP when it comes up or its MAC changes, so a new machine on a reused IP corrects its peers' caches at once",
 		Good:          "interfaces announce their MAC when they come up, correcting peers' caches",
 		Comment:       "Announce the MAC (gratuitous ARP) when an interface comes up or its MAC\nchanges, so that peers replace a cached entry for a reused IP at once.",
+		eachInterface: true,
+	}, Rule{
+		ID: RuleNDiscNotify, Severity: StatusWarn,
+		Expect:        &Expectation{Key: conf6Key("all", "ndisc_notify"), Op: OpEqual, Value: "1"},
+		Why:           "with ndisc_notify = 1 an interface sends an unsolicited neighbor advertisement when it comes up or its MAC changes, so a new machine on a reused IPv6 address corrects its peers' caches at once",
+		Good:          "interfaces announce their MAC when they come up, correcting peers' IPv6 neighbor caches",
+		Comment:       "Announce the MAC (unsolicited neighbor advertisement) when an interface\ncomes up or its MAC changes, so that peers replace a cached entry for a\nreused IPv6 address at once.",
 		eachInterface: true,
 	})
 	return rules, nil

@@ -33,6 +33,7 @@ func TestLiveInNamespace(t *testing.T) {
 	setSysctl(t, host.Namespace, "net.ipv4.neigh.eth0.base_reachable_time_ms", "12000")
 	setSysctl(t, host.Namespace, "net.ipv6.neigh.eth0.ucast_solicit", "5")
 	setSysctl(t, host.Namespace, "net.ipv4.conf.eth0.arp_notify", "1")
+	setSysctl(t, host.Namespace, "net.ipv6.conf.eth0.ndisc_notify", "1")
 	host.SetNeigh(netip.MustParseAddr("192.0.2.50"), "02:00:00:00:50:a1", neigh.Stale)
 	host.SetNeigh(netip.MustParseAddr("192.0.2.52"), "02:00:00:00:50:a2", neigh.Permanent)
 	// A tunnel speaks no ARP: its arp_notify means nothing, and it is left
@@ -50,7 +51,8 @@ func TestLiveInNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	s, err := sysctl.ReadRunning(sysctl.Running{Root: "/", Do: host.Do, Kernel: c}, nil)
+	extra := []sysctl.Key{"net.ipv4.conf.eth9.arp_notify", "net.ipv4.neigh.default.gc_thresh3", "net.ipv4.conf.*.arp_notify"}
+	s, err := sysctl.ReadRunning(sysctl.Running{Root: "/", Do: host.Do, Kernel: c}, extra)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,10 +62,14 @@ func TestLiveInNamespace(t *testing.T) {
 	if diff := cmp.Diff([]string{"eth0"}, s.Interfaces); diff != "" {
 		t.Errorf("interfaces (-want +got):\n%s", diff)
 	}
+	if diff := cmp.Diff([]string{"eth0"}, s.IPv6Interfaces); diff != "" {
+		t.Errorf("IPv6 interfaces (-want +got):\n%s", diff)
+	}
 	for key, want := range map[sysctl.Key]string{
 		"net.ipv4.neigh.eth0.base_reachable_time_ms": "12000 /proc/sys",
 		"net.ipv6.neigh.eth0.ucast_solicit":          "5 /proc/sys",
 		"net.ipv4.conf.eth0.arp_notify":              "1 /proc/sys",
+		"net.ipv6.conf.eth0.ndisc_notify":            "1 /proc/sys",
 	} {
 		got := "absent"
 		if v, ok := s.Lookup(key); ok {
@@ -108,9 +114,37 @@ func TestLiveInNamespace(t *testing.T) {
 	rules, _ := sysctl.Profile("cloud")
 	rep := sysctl.Check(s, rules, sysctl.CheckOptions{})
 	for _, r := range rep.Results {
-		if r.Rule == "arp-notify" && r.Status != sysctl.StatusOK {
-			t.Errorf("arp-notify = %+v, want OK: eth0, the only interface, announces", r)
+		if (r.Rule == "arp-notify" || r.Rule == "ndisc-notify") && r.Status != sysctl.StatusOK {
+			t.Errorf("%s = %+v, want OK: eth0, the only interface, announces", r.Rule, r)
 		}
+	}
+
+	// The namespace has no eth9: a rule of the user's on it fails. A
+	// glob covers every interface, lo too; gc_thresh3 is the table's,
+	// read over netlink.
+	var mine []sysctl.Rule
+	for _, x := range []string{"net.ipv4.conf.eth9.arp_notify=1", "net.ipv4.neigh.default.gc_thresh3>=1", "net.ipv4.conf.*.arp_notify<=1"} {
+		r, err := sysctl.ExpectRule(x, sysctl.StatusFail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine = append(mine, r)
+	}
+	var got []string
+	for _, r := range sysctl.Check(s, mine, sysctl.CheckOptions{}).Results {
+		got = append(got, string(r.Status)+" "+r.Key+": "+r.Message)
+	}
+	want := []string{
+		"FAIL net.ipv4.conf.eth9.arp_notify: no such setting: net.ipv4.conf.eth9.arp_notify is not in /proc/sys here: there is no interface eth9 in this network namespace",
+		"OK net.ipv4.neigh.default.gc_thresh3: as --expect wants",
+		"OK net.ipv4.conf.all.arp_notify: as --expect wants",
+		"OK net.ipv4.conf.default.arp_notify: as --expect wants",
+		"OK net.ipv4.conf.eth0.arp_notify: as --expect wants",
+		"OK net.ipv4.conf.tun0.arp_notify: as --expect wants",
+		"OK net.ipv4.conf.lo.arp_notify: as --expect wants",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("rules of the user's (-want +got):\n%s", diff)
 	}
 }
 

@@ -77,6 +77,8 @@ var (
 	interfaceNeighKeys = []string{"gc_stale_time", "base_reachable_time_ms", "delay_first_probe_time",
 		"ucast_solicit", "mcast_solicit", "mcast_resolicit", "locktime"}
 	arpKeys = []string{"arp_notify", "arp_accept", "arp_ignore", "arp_announce"}
+	// ndiscKeys are the NDP settings read under net.ipv6.conf.IF.
+	ndiscKeys = []string{"ndisc_notify"}
 )
 
 // kernelDefault is the value the kernel starts with, for the keys this
@@ -114,6 +116,8 @@ func kernelDefault(k Key) (string, bool) {
 		}
 	case len(c) == 5 && c[0] == "net" && c[1] == "ipv4" && c[2] == "conf" && slices.Contains(arpKeys, c[4]):
 		return "0", true
+	case len(c) == 5 && c[0] == "net" && c[1] == "ipv6" && c[2] == "conf" && slices.Contains(ndiscKeys, c[4]):
+		return "0", true
 	}
 	return "", false
 }
@@ -125,6 +129,9 @@ func neighKey(f ipFamily, ifname, leaf string) Key {
 
 // confKey names net.ipv4.conf.IF.LEAF.
 func confKey(ifname, leaf string) Key { return keyOf("net", "ipv4", "conf", ifname, leaf) }
+
+// conf6Key names net.ipv6.conf.IF.LEAF.
+func conf6Key(ifname, leaf string) Key { return keyOf("net", "ipv6", "conf", ifname, leaf) }
 
 // isInterfaceKey reports whether k is one of the per-interface keys this
 // package reads, for any interface.
@@ -138,6 +145,8 @@ func isInterfaceKey(k Key) bool {
 		return slices.Contains(interfaceNeighKeys, c[4]) || c[3] == "default" && slices.Contains(tableKeys, c[4])
 	case c[1] == "ipv4" && c[2] == "conf":
 		return slices.Contains(arpKeys, c[4])
+	case c[1] == "ipv6" && c[2] == "conf":
+		return slices.Contains(ndiscKeys, c[4])
 	}
 	return false
 }
@@ -151,6 +160,10 @@ type Snapshot struct {
 	// directories of /proc/sys/net/ipv4/conf but all, default and lo);
 	// live only.
 	Interfaces []string `json:"interfaces,omitempty"`
+	// IPv6Interfaces are those with IPv6 settings of their own (the
+	// directories of /proc/sys/net/ipv6/conf but all, default and lo);
+	// live only.
+	IPv6Interfaces []string `json:"ipv6_interfaces,omitempty"`
 	// Tables are the neighbor tables' counts and counters; live only,
 	// and only when the kernel was asked.
 	Tables []TableUse `json:"tables,omitempty"`
@@ -162,6 +175,14 @@ type Snapshot struct {
 	Notes []string `json:"notes,omitempty"`
 
 	index map[Key]int
+	// unseen says, for keys looked for live that could not be read, why:
+	// the kernel may have them all the same. A key looked for live that
+	// is neither read nor unseen is one the kernel does not have here.
+	unseen map[Key]string
+	// noDefaults are the families whose /proc/sys lacks neigh.default, as
+	// every network namespace's but the initial one's does; familiesOff
+	// those with no /proc/sys/net directory at all.
+	noDefaults, familiesOff []string
 }
 
 // TableUse is how full a neighbor table is and how often it was in
@@ -230,26 +251,48 @@ func standardKeys() []Key {
 			ks = append(ks, confKey(ifname, leaf))
 		}
 	}
+	for _, ifname := range []string{"all", "default"} {
+		for _, leaf := range ndiscKeys {
+			ks = append(ks, conf6Key(ifname, leaf))
+		}
+	}
 	return ks
 }
 
 // Values returns what the config sets at boot for the standard keys, for
-// the per-interface keys it sets explicitly, and for extra (globs in extra
-// are ignored). Keys it leaves unset take the kernel's default, where this
+// the per-interface keys it sets explicitly, and for extra. A glob in extra
+// stands for every key an assignment sets that it matches, and for a glob
+// assignment written the same way (which sets whatever the kernel has that
+// matches). Keys it leaves unset take the kernel's default, where this
 // package knows it; others are left out.
 func (c *Config) Values(mode Mode, extra []Key) *Snapshot {
 	s := &Snapshot{Mode: mode, InitialNamespace: true}
 	keys := standardKeys()
-	for _, a := range c.Assignments() {
+	assignments := c.Assignments()
+	for _, a := range assignments {
 		if !a.Exclude && !a.Key.IsGlob() && isInterfaceKey(a.Key) {
 			keys = append(keys, a.Key)
 		}
 	}
-	keys = append(keys, extra...)
-	for _, k := range keys {
-		if k.IsGlob() {
+	for _, k := range extra {
+		if !k.IsGlob() {
+			keys = append(keys, k)
 			continue
 		}
+		for _, a := range assignments {
+			if a.Exclude || !k.Matches(a.Key) {
+				continue
+			}
+			if a.Key.IsGlob() {
+				if _, ok := s.Lookup(a.Key); !ok {
+					s.add(Value{Key: a.Key, Value: a.Value, Source: a.Where()})
+				}
+				continue
+			}
+			keys = append(keys, a.Key)
+		}
+	}
+	for _, k := range keys {
 		if _, ok := s.Lookup(k); ok {
 			continue
 		}
@@ -259,6 +302,7 @@ func (c *Config) Values(mode Mode, extra []Key) *Snapshot {
 			s.add(Value{Key: k, Value: v, Source: SourceKernelDefault})
 		}
 	}
+	s.reorder()
 	return s
 }
 
@@ -295,9 +339,9 @@ func (e *NoProcSysError) Error() string {
 }
 
 // ReadRunning reads the running values: the standard keys, every
-// interface's, and extra (globs in extra are ignored; their matches come
-// from the keys read). Table-wide values missing from /proc/sys, as they
-// are in every network namespace but the initial one, are taken from the
+// interface's, and extra; a glob in extra reads every key under /proc/sys
+// it matches. Table-wide values missing from /proc/sys, as they are in
+// every network namespace but the initial one, are taken from the
 // kernel's neighbor-table parameters over netlink, and a note says so. A
 // root without /proc/sys/net is a *NoProcSysError.
 func ReadRunning(src Running, extra []Key) (*Snapshot, error) {
@@ -322,6 +366,7 @@ func ReadRunning(src Running, extra []Key) (*Snapshot, error) {
 		for _, f := range ipFamilies {
 			if !t.isDir(path.Join(procSys, "net", f.dir)) {
 				s.Notes = append(s.Notes, fmt.Sprintf("there is no /proc/sys/net/%s: %s is off on this machine", f.dir, f.name))
+				s.familiesOff = append(s.familiesOff, f.dir)
 				continue
 			}
 			dir := path.Join(procSys, "net", f.dir, "neigh")
@@ -331,6 +376,7 @@ func ReadRunning(src Running, extra []Key) (*Snapshot, error) {
 				}
 			} else {
 				missingDefaults = append(missingDefaults, f)
+				s.noDefaults = append(s.noDefaults, f.dir)
 			}
 			for _, leaf := range slices.Concat(tableKeys, interfaceNeighKeys) {
 				s.readProc(t, neighKey(f, "default", leaf))
@@ -347,8 +393,20 @@ func ReadRunning(src Running, extra []Key) (*Snapshot, error) {
 				s.readProc(t, confKey(ifname, leaf))
 			}
 		}
+		s.IPv6Interfaces = t.interfaceDirs(path.Join(procSys, "net", "ipv6", "conf"))
+		for _, ifname := range slices.Concat([]string{"all", "default"}, s.IPv6Interfaces) {
+			for _, leaf := range ndiscKeys {
+				s.readProc(t, conf6Key(ifname, leaf))
+			}
+		}
 		for _, k := range extra {
-			if _, ok := s.Lookup(k); !ok && !k.IsGlob() {
+			if k.IsGlob() {
+				for _, m := range t.globProc(k) {
+					if _, ok := s.Lookup(m); !ok {
+						s.readProc(t, m)
+					}
+				}
+			} else if _, ok := s.Lookup(k); !ok {
 				s.readProc(t, k)
 			}
 		}
@@ -401,14 +459,23 @@ func ReadRunningWithBoot(src Running, extra []Key, opts *CheckOptions) (*Snapsho
 const maxValueLen = 64 << 10
 
 // readProc reads one key under /proc/sys of the tree; a key that is not
-// there is left out, a key that cannot be read gets a note.
+// there is left out, a key that cannot be read gets a note, and is
+// remembered as one the kernel may have.
 func (s *Snapshot) readProc(t *treeRoot, k Key) {
 	b, err := t.readValue(k)
-	if errors.Is(err, fs.ErrNotExist) {
+	var special *SpecialFileError
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, unix.ENOTDIR),
+		errors.As(err, &special) && special.Kind == "a directory":
+		// No such file, a path through a file, or a directory of
+		// settings: no such setting.
 		return
-	}
-	if err != nil {
+	case err != nil:
 		s.Notes = append(s.Notes, fmt.Sprintf("reading %s: %v", k, err))
+		if s.unseen == nil {
+			s.unseen = map[Key]string{}
+		}
+		s.unseen[k] = fmt.Sprintf("%s could not be read: %v", k, err)
 		return
 	}
 	// Vectors such as ip_local_port_range are tab-separated; config files
@@ -433,9 +500,9 @@ type interfaceLister interface {
 	Interfaces() ([]neigh.Interface, error)
 }
 
-// dropNoARP leaves out of the interfaces judged by ARP rules those that do
-// not speak ARP (IFF_NOARP: tunnels, ifb, wireguard): their ARP settings
-// mean nothing. Their values stay among those read.
+// dropNoARP leaves out of the interfaces judged by ARP and NDP rules those
+// that do not speak ARP (IFF_NOARP: tunnels, ifb, wireguard): their ARP
+// and NDP settings mean nothing. Their values stay among those read.
 func (s *Snapshot) dropNoARP(k Kernel) {
 	il, ok := k.(interfaceLister)
 	if !ok {
@@ -451,7 +518,9 @@ func (s *Snapshot) dropNoARP(k Kernel) {
 			noarp[i.Name] = true
 		}
 	}
+	// Neighbor discovery skips them too: their neighbors are NOARP.
 	s.Interfaces = slices.DeleteFunc(s.Interfaces, func(n string) bool { return noarp[n] })
+	s.IPv6Interfaces = slices.DeleteFunc(s.IPv6Interfaces, func(n string) bool { return noarp[n] })
 }
 
 // askKernel fills in the table-wide values /proc/sys lacked, and the
@@ -544,6 +613,47 @@ func (s *Snapshot) reorder() {
 	for i, v := range s.Values {
 		s.index[v.Key] = i
 	}
+}
+
+// maxGlobMatches bounds the keys one glob reads: a pattern such as
+// net.*.*.*.* over a host with thousands of interfaces would otherwise
+// read tens of thousands of files.
+const maxGlobMatches = 4096
+
+// globProc lists the keys under /proc/sys of the tree that the glob k
+// matches, a wildcard spanning no component, as systemd-sysctl globs them.
+func (t *treeRoot) globProc(k Key) []Key {
+	comps := k.components()
+	paths := []string{"/proc/sys"}
+	for i, c := range comps {
+		last := i == len(comps)-1
+		var next []string
+		for _, dir := range paths {
+			if !isGlob(c) {
+				next = append(next, path.Join(dir, c))
+				continue
+			}
+			ents, err := t.readDir(dir)
+			if err != nil {
+				continue
+			}
+			for _, e := range ents {
+				if ok, _ := path.Match(c, e.Name()); ok && (last || e.IsDir()) {
+					next = append(next, path.Join(dir, e.Name()))
+				}
+			}
+		}
+		if len(next) > maxGlobMatches {
+			next = next[:maxGlobMatches]
+		}
+		paths = next
+	}
+	var keys []Key
+	for _, p := range paths {
+		rel := strings.Split(strings.TrimPrefix(p, "/proc/sys/"), "/")
+		keys = append(keys, keyOf(rel...))
+	}
+	return keys
 }
 
 // interfaceDirs lists the interfaces under a neigh or conf directory of

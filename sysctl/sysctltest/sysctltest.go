@@ -92,4 +92,9 @@ net.ipv6.neigh.default.gc_thresh1 = 0
 # Announce the MAC (gratuitous ARP) when an interface comes up or its MAC
 # changes, so that peers replace a cached entry for a reused IP at once.
 net.ipv4.conf.all.arp_notify = 1
+
+# Announce the MAC (unsolicited neighbor advertisement) when an interface
+# comes up or its MAC changes, so that peers replace a cached entry for a
+# reused IPv6 address at once.
+net.ipv6.conf.all.ndisc_notify = 1
 `
