@@ -115,11 +115,8 @@ func (g *globalOptions) privileges() privileges {
 	if g.readPrivileges == nil {
 		return allPrivileges()
 	}
-	if g.privs == nil {
-		p := g.readPrivileges()
-		g.privs = &p
-	}
-	return *g.privs
+	g.privsOnce.Do(func() { g.privs = g.readPrivileges() })
+	return g.privs
 }
 
 // suggest returns the commands to show, with sudo on those that need what

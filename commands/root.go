@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/arpdoctor/arpdoctor/capture"
 	"github.com/arpdoctor/arpdoctor/namespaces"
@@ -34,8 +35,10 @@ type globalOptions struct {
 	// ProcRoot is where the machine's /proc is, for --all-netns.
 	ProcRoot string
 	seams
-	// privs are the process's privileges, read once.
-	privs *privileges
+	// privs are the process's privileges, read once, by whichever
+	// goroutine first suggests a command.
+	privsOnce sync.Once
+	privs     privileges
 }
 
 // seams are how commands reach the kernel; tests replace them.
