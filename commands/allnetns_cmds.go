@@ -191,7 +191,7 @@ func runVerifyAll(ctx context.Context, o *verifyOptions) error {
 			t.add(row...)
 			if note, next := diagnose.ProbeNote(r, netnsSpec(&targets[i].ns), o.Fix); note != "" {
 				fmt.Fprintf(&notes, "%s: %s\n", escape(col), escape(note))
-				for _, c := range next {
+				for _, c := range o.suggest(next) {
 					fmt.Fprintf(&notes, "  next: %s\n", escape(c.String()))
 				}
 			}
@@ -392,7 +392,14 @@ func runDoctorAll(ctx context.Context, o *doctorOptions) error {
 	if err != nil {
 		return err
 	}
-	rep := &allNetNSReport{Machine: diagnose.AssessMachine(machine), Time: time.Now(), Skipped: skipped,
+	machineRep := diagnose.AssessMachine(machine)
+	o.suggestReport(machineRep)
+	for _, r := range reps {
+		if r != nil {
+			o.suggestReport(r)
+		}
+	}
+	rep := &allNetNSReport{Machine: machineRep, Time: time.Now(), Skipped: skipped,
 		Namespaces: []nsReport{}, Incomplete: []diagnose.Incomplete{}}
 	if rep.Skipped == nil {
 		rep.Skipped = []netnsSkip{}

@@ -121,6 +121,7 @@ func runDoctor(ctx context.Context, o *doctorOptions) error {
 	}
 	rep := diagnose.Assess(facts)
 	rep.Time = time.Now()
+	o.suggestReport(rep)
 	if o.Output == "json" {
 		err = writeJSON(o.io.Out, rep)
 	} else {

@@ -70,7 +70,7 @@ func TestDoctorIncidentWithoutRoot(t *testing.T) {
 	if got, want := strings.Join(names, " "), "settings:warning table:warning statistics:ok verify:problem"; got != want {
 		t.Errorf("checks %q, want %q", got, want)
 	}
-	if rep.Diagnosis == nil || rep.Diagnosis.Next[0] != "arpdoctor flush --ip 192.0.2.50 -i eth0" {
+	if rep.Diagnosis == nil || rep.Diagnosis.Next[0] != "arpdoctor verify --fix --ip 192.0.2.50 -i eth0" {
 		t.Errorf("diagnosis %+v", rep.Diagnosis)
 	}
 }

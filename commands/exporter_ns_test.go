@@ -207,6 +207,16 @@ func TestExporterIncident(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// Every finding names the commands to run, in the namespace read.
+	page = ex.findings(t)
+	checkRecords(t, page)
+	for _, r := range page.Findings {
+		for _, n := range r.Next {
+			if n.NetNS != in.Server.Name {
+				t.Errorf("%s %s: %s runs outside the namespace read", r.Source, r.Kind, n)
+			}
+		}
+	}
 	// An event is counted before it is kept for /findings.
 	if v := value(ex.get(t, "/metrics"), series); v < max(before, 0)+1 {
 		t.Errorf("%s = %v, want at least %v", series, v, max(before, 0)+1)
@@ -317,9 +327,11 @@ func TestExporterVerify(t *testing.T) {
 	}
 	client := netip.MustParseAddr(neightest.ClientIP)
 	found := false
-	for _, r := range ex.findings(t).Findings {
+	page := ex.findings(t)
+	for _, r := range page.Findings {
 		found = found || (r.Source == "verify" && r.Kind == "mismatch" && r.IP == client && r.MAC == neightest.NewMAC && r.OldMAC == neightest.OldMAC)
 	}
+	checkRecords(t, page)
 	if !found {
 		t.Errorf("/findings has no mismatch for %s (%s answered, %s cached): %+v", client, neightest.NewMAC, neightest.OldMAC, ex.findings(t))
 	}

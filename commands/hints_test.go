@@ -14,6 +14,7 @@ import (
 
 	"github.com/arpdoctor/arpdoctor/capture"
 	"github.com/arpdoctor/arpdoctor/diagnose"
+	"github.com/arpdoctor/arpdoctor/exporter"
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/arpdoctor/arpdoctor/sysctl"
 	"github.com/spf13/cobra"
@@ -106,8 +107,39 @@ func everyHint() []diagnose.Command {
 		for i := range findings {
 			out = append(out, diagnose.TraceNext(&findings[i], netns)...)
 		}
+		// The events watch and the exporter report.
+		for _, k := range []neigh.EventKind{neigh.EventMACChanged, neigh.EventFlipFlop, neigh.EventFailed} {
+			ev := neigh.Event{Kind: k, Entry: e("192.0.2.50", "02:00:00:00:50:b2", neigh.Reachable), OldMAC: "02:00:00:00:50:a1"}
+			note, next := diagnose.EventNote(&ev, netns)
+			if note == "" || len(next) == 0 {
+				panic("no note or next command for " + string(k))
+			}
+			out = append(out, next...)
+		}
 	}
 	return out
+}
+
+// checkRecords checks the next commands of the exporter's findings
+// against the command tree, as TestEveryHintIsValid checks the others.
+func checkRecords(t *testing.T, p exporter.FindingsPage) {
+	t.Helper()
+	ios, _, _, _ := TestStreams()
+	root := NewRootCmd(ios)
+	for _, r := range p.Findings {
+		if r.Severity == "problem" && len(r.Next) == 0 {
+			t.Errorf("%s %s %s: no next command", r.Source, r.Kind, r.IP)
+		}
+		for _, n := range r.Next {
+			args := n.Args
+			if n.NetNS != "" && !n.MachineWide {
+				args = append([]string{"--netns", n.NetNS}, args...)
+			}
+			if msg := checkCommandLine(root, args); msg != "" {
+				t.Errorf("%s %s: %s: %s", r.Source, r.Kind, n, msg)
+			}
+		}
+	}
 }
 
 // Every command line arpdoctor suggests names a command that exists, with

@@ -64,8 +64,7 @@ func TestIncident6(t *testing.T) {
 			t.Errorf("message %q", f.Message)
 		}
 		wantNext := []string{
-			"arpdoctor --netns " + in.Server.Name + " verify --ip 2001:db8::50",
-			"arpdoctor --netns " + in.Server.Name + " flush --ip 2001:db8::50",
+			"arpdoctor --netns " + in.Server.Name + " verify --fix --ip 2001:db8::50",
 		}
 		if diff := cmp.Diff(wantNext, f.Next); diff != "" {
 			t.Errorf("next commands (-want +got):\n%s", diff)

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/arpdoctor/arpdoctor/capture"
 	"github.com/arpdoctor/arpdoctor/namespaces"
@@ -34,6 +35,10 @@ type globalOptions struct {
 	// ProcRoot is where the machine's /proc is, for --all-netns.
 	ProcRoot string
 	seams
+	// privs are the process's privileges, read once, by whichever
+	// goroutine first suggests a command.
+	privsOnce sync.Once
+	privs     privileges
 }
 
 // seams are how commands reach the kernel; tests replace them.
@@ -41,10 +46,13 @@ type seams struct {
 	openNeigh   func(netns string) (neighClient, error)
 	openCapture func(netns, ifname string, f capture.Filter) (*liveCapture, error)
 	discover    func(ctx context.Context, procRoot string) ([]netnsTarget, []namespaces.Note, error)
+	// readPrivileges says what the process may do, for the sudo of the
+	// commands it suggests; nil counts as every privilege.
+	readPrivileges func() privileges
 }
 
 func kernelSeams() seams {
-	return seams{openNeigh: openNeigh, openCapture: openLiveCapture, discover: discoverNetNS}
+	return seams{openNeigh: openNeigh, openCapture: openLiveCapture, discover: discoverNetNS, readPrivileges: currentPrivileges}
 }
 
 const allNetNSAnnotation = "arpdoctor/all-netns"

@@ -156,21 +156,36 @@ func TestWatchTableInPipe(t *testing.T) {
 	}
 }
 
-// After the full-screen view, the problem events stay on the terminal with
-// the command to run about each IP.
+// After the full-screen view, the problem events stay on the terminal,
+// worded as the exporter words them, with the commands to run, each once;
+// sudo on those this process could not run.
 func TestWatchRecall(t *testing.T) {
 	at := time.Date(2026, 11, 29, 12, 0, 0, 0, time.Local)
 	e := fixedEntries()[1]
-	var b strings.Builder
-	recall(&b, []neigh.Event{
+	evs := []neigh.Event{
 		{Time: at, Kind: neigh.EventMACChanged, Entry: e, OldMAC: "02:00:00:00:50:b2"},
 		{Time: at.Add(time.Second), Kind: neigh.EventFlipFlop, Entry: e, OldMAC: "02:00:00:00:50:b2"},
-	}, "blue")
+	}
+	var b strings.Builder
+	o := &watchOptions{globalOptions: &globalOptions{NetNS: "blue"}}
+	o.recall(&b, evs)
 	want := "watch saw 2 problem events:\n" +
-		"  12:00:00 mac_changed 192.0.2.50 eth0 02:00:00:00:50:b2 -> 02:00:00:00:50:a1\n" +
+		"  12:00:00 mac_changed 192.0.2.50: 02:00:00:00:50:b2 -> 02:00:00:00:50:a1 on eth0: the IP now belongs to another host (a reused IP?)\n" +
 		"    next: arpdoctor --netns blue verify --ip 192.0.2.50 -i eth0\n" +
-		"  12:00:01 flip_flop 192.0.2.50 eth0 02:00:00:00:50:b2 -> 02:00:00:00:50:a1\n"
+		"    next: arpdoctor --netns blue sysctl check\n" +
+		"  12:00:01 flip_flop 192.0.2.50: 02:00:00:00:50:b2 -> 02:00:00:00:50:a1 on eth0, back to the MAC it had before the last change: two hosts claim this IP\n"
 	if b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+
+	b.Reset()
+	o = &watchOptions{globalOptions: &globalOptions{seams: seams{readPrivileges: func() privileges { return privileges{} }}}}
+	o.recall(&b, evs[:1])
+	want = "watch saw 1 problem event:\n" +
+		"  12:00:00 mac_changed 192.0.2.50: 02:00:00:00:50:b2 -> 02:00:00:00:50:a1 on eth0: the IP now belongs to another host (a reused IP?)\n" +
+		"    next: sudo arpdoctor verify --ip 192.0.2.50 -i eth0\n" +
+		"    next: arpdoctor sysctl check\n"
+	if b.String() != want {
+		t.Errorf("unprivileged: got:\n%s\nwant:\n%s", b.String(), want)
 	}
 }

@@ -262,6 +262,7 @@ func runTrace(ctx context.Context, o *traceOptions) error {
 		live:    live,
 		multi:   len(sources) > 1,
 		netns:   o.NetNS,
+		suggest: o.suggest,
 		p:       palette{on: o.color},
 		width:   o.termWidth(),
 	}
@@ -340,6 +341,8 @@ type traceView struct {
 	live    bool
 	multi   bool
 	netns   string
+	// suggest puts sudo where the commands need it; nil leaves them.
+	suggest func([]diagnose.Command) []diagnose.Command
 	p       palette
 	// width is the terminal's, to wrap long findings; 0 in a pipe.
 	width int
@@ -411,7 +414,11 @@ func seenIn(f *capture.Finding) []string {
 // nextCommands are what to run about a problem.
 func (v *traceView) nextCommands(f *capture.Finding) []string {
 	var out []string
-	for _, c := range diagnose.TraceNext(f, v.netns) {
+	next := diagnose.TraceNext(f, v.netns)
+	if v.suggest != nil {
+		next = v.suggest(next)
+	}
+	for _, c := range next {
 		out = append(out, c.String())
 	}
 	return out

@@ -45,8 +45,7 @@ func TestTraceWaitsForTheLateCompletion(t *testing.T) {
 	}
 	want := clock(0) + " problem synack_to_wrong_mac: " + healedStale + "; the handshake completed after 11.2s, once a SYN-ACK went to 02:00:00:00:50:b2 " +
 		"(192.0.2.50:41000 → 192.0.2.10:6379: 8 SYNs over 11s, 8 SYN-ACKs (7 to 02:00:00:00:50:a1, 1 to 02:00:00:00:50:b2), ACK)\n" +
-		"  next: arpdoctor verify --ip 192.0.2.50\n" +
-		"  next: arpdoctor flush --ip 192.0.2.50\n" +
+		"  next: arpdoctor verify --fix --ip 192.0.2.50\n" +
 		"summary: 1 handshake: 1 synack_to_wrong_mac; 1 problem\n" +
 		"top peers with problems: 192.0.2.50 (1 synack_to_wrong_mac)\n" +
 		path + ": 18 packets, 17 passed the filter (EN10MB)\n"
@@ -66,13 +65,11 @@ func TestTraceCorrectsAnEarlyVerdict(t *testing.T) {
 	}
 	want := clock(0) + " problem synack_to_wrong_mac: " + healedStale +
 		" (192.0.2.50:41000 → 192.0.2.10:6379: 7 SYNs over 7s, 7 SYN-ACKs (7 to 02:00:00:00:50:a1), no ACK)\n" +
-		"  next: arpdoctor verify --ip 192.0.2.50\n" +
-		"  next: arpdoctor flush --ip 192.0.2.50\n" +
+		"  next: arpdoctor verify --fix --ip 192.0.2.50\n" +
 		clock(11*time.Second+200*time.Millisecond) + " update of the " + clock(0) + " synack_to_wrong_mac finding: problem synack_to_wrong_mac: " +
 		healedStale + "; the handshake completed after 11.2s, once a SYN-ACK went to 02:00:00:00:50:b2 " +
 		"(192.0.2.50:41000 → 192.0.2.10:6379: 8 SYNs over 11s, 8 SYN-ACKs (7 to 02:00:00:00:50:a1, 1 to 02:00:00:00:50:b2), ACK)\n" +
-		"  next: arpdoctor verify --ip 192.0.2.50\n" +
-		"  next: arpdoctor flush --ip 192.0.2.50\n" +
+		"  next: arpdoctor verify --fix --ip 192.0.2.50\n" +
 		"summary: 1 handshake: 1 synack_to_wrong_mac; 1 problem\n" +
 		"top peers with problems: 192.0.2.50 (1 synack_to_wrong_mac)\n" +
 		path + ": 18 packets, 17 passed the filter (EN10MB)\n"
@@ -119,7 +116,7 @@ func TestTraceNextWhenTheKernelCorrected(t *testing.T) {
 	}{
 		{"blue", true, []string{"arpdoctor --netns blue sysctl check"}},
 		{"", true, []string{"arpdoctor sysctl check"}},
-		{"blue", false, []string{"arpdoctor --netns blue verify --ip 192.0.2.50", "arpdoctor --netns blue flush --ip 192.0.2.50"}},
+		{"blue", false, []string{"arpdoctor --netns blue verify --fix --ip 192.0.2.50"}},
 	} {
 		var b bytes.Buffer
 		v := &traceView{out: bufio.NewWriter(&b), netns: tc.netns}

@@ -153,8 +153,7 @@ func TestTraceIncident(t *testing.T) {
 			t.Errorf("kernel entry with the finding: %+v, want %s in DELAY or PROBE", f.Kernel, neightest.OldMAC)
 		}
 		wantNext := []string{
-			"arpdoctor --netns " + in.Server.Name + " verify --ip 192.0.2.50",
-			"arpdoctor --netns " + in.Server.Name + " flush --ip 192.0.2.50",
+			"arpdoctor --netns " + in.Server.Name + " verify --fix --ip 192.0.2.50",
 		}
 		if diff := cmp.Diff(wantNext, f.Next); diff != "" {
 			t.Errorf("next commands (-want +got):\n%s", diff)

@@ -136,12 +136,10 @@ func TestTraceText(t *testing.T) {
 	}
 	want := clock(0) + " problem synack_to_wrong_mac: 192.0.2.10 answers 192.0.2.50 at 02:00:00:00:50:a1, but 192.0.2.50 now sends from 02:00:00:00:50:b2: " +
 		"the neighbor entry for 192.0.2.50 is stale (192.0.2.50:41000 → 192.0.2.10:6379: 3 SYNs over 3s, 3 SYN-ACKs (3 to 02:00:00:00:50:a1), no ACK)\n" +
-		"  next: arpdoctor verify --ip 192.0.2.50\n" +
-		"  next: arpdoctor flush --ip 192.0.2.50\n" +
+		"  next: arpdoctor verify --fix --ip 192.0.2.50\n" +
 		clock(5*time.Second) + " problem unanswered_arp_probe: 192.0.2.10 probed 192.0.2.50 at its cached MAC 02:00:00:00:50:a1 with 3 ARP requests " +
 		"and got no reply: 02:00:00:00:50:a1 is gone, the entry is stale\n" +
-		"  next: arpdoctor verify --ip 192.0.2.50\n" +
-		"  next: arpdoctor flush --ip 192.0.2.50\n" +
+		"  next: arpdoctor verify --fix --ip 192.0.2.50\n" +
 		clock(11*time.Second+100*time.Microsecond) + " info mac_changed: 192.0.2.50 moved from 02:00:00:00:50:a1 to 02:00:00:00:50:b2 (ARP): " +
 		"hosts that still cache 02:00:00:00:50:a1 send to a MAC that no longer owns it\n" +
 		clock(13*time.Second) + " problem reset: 192.0.2.10 refused 192.0.2.20's connection to port 81 with RST: refused, not lost " +
@@ -194,7 +192,7 @@ func TestTraceJSON(t *testing.T) {
 			`the capture ended 980µs after its last packet","source":"` + path + `","time":"2024-05-06T07:08:09Z","end":"2024-05-06T07:08:09.0001Z",` +
 			`"client":"[2001:db8::50]:41000","server":"[2001:db8::10]:443","client_isn":1000,"client_mac":"02:00:00:00:50:b2","server_mac":"02:00:00:00:00:10",` +
 			`"synack_to":[{"mac":"02:00:00:00:50:a1","count":1}],"syns":1,"synacks":1,"outcome":"capture_ended","duration_s":0.0001,` +
-			`"next":["arpdoctor verify --ip 2001:db8::50","arpdoctor flush --ip 2001:db8::50"]}`,
+			`"next":["arpdoctor verify --fix --ip 2001:db8::50"]}`,
 		`{"kind":"summary","sources":[{"name":"` + path + `","link_type":"EN10MB","packets":5,"matched":5,"undecodable":0,` +
 			`"first":"2024-05-06T07:08:09Z","last":"2024-05-06T07:08:09.00108Z"}],"handshakes":{"handshake_ok":1,"synack_to_wrong_mac":1},"neighbors":{},` +
 			`"problems":1,"top_peers":[{"ip":"2001:db8::50","problems":1,"kinds":{"synack_to_wrong_mac":1}}],"evicted":0,"stopped":"end of input"}`,

@@ -157,7 +157,7 @@ func runVerify(ctx context.Context, o *verifyOptions) error {
 		}
 	} else {
 		v := verifyView{results: results, took: took, wide: o.Output == "wide", fix: o.Fix, style: o.tableStyle(),
-			netns: o.NetNS}
+			netns: o.NetNS, suggest: o.suggest}
 		notes := o.io.Out
 		if !o.io.OutTTY {
 			notes = o.io.ErrOut
@@ -242,6 +242,8 @@ type verifyView struct {
 	fix     bool
 	style   tableStyle
 	netns   string
+	// suggest puts sudo where the commands need it; nil leaves them.
+	suggest func([]diagnose.Command) []diagnose.Command
 }
 
 // render writes the table to w and, under it, a note on each problem with
@@ -299,6 +301,9 @@ func (v verifyView) render(w, notes io.Writer) error {
 		note, next := diagnose.ProbeNote(r, v.netns, v.fix)
 		if note == "" {
 			continue
+		}
+		if v.suggest != nil {
+			next = v.suggest(next)
 		}
 		note = escape(note)
 		if r.Problem() {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -165,7 +164,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	if fullScreen {
 		// The screen is gone with the view: what made the exit code 1
 		// stays in the scrollback, with what to run next.
-		recall(o.io.Out, problems, o.NetNS)
+		o.recall(o.io.Out, problems)
 	}
 	return ErrProblems
 }
@@ -173,21 +172,20 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 // maxRecalled bounds the problem events kept for the summary at exit.
 const maxRecalled = 20
 
-// recall lists the problem events seen, and the command to run about each
-// IP, once the full-screen view is gone.
-func recall(w io.Writer, evs []neigh.Event, netns string) {
+// recall lists the problem events seen, and the commands to run about
+// them, each once, once the full-screen view is gone.
+func (o *watchOptions) recall(w io.Writer, evs []neigh.Event) {
 	fmt.Fprintf(w, "watch saw %s:\n", words.Count(len(evs), "problem event", "problem events"))
-	seen := map[netip.Addr]bool{}
-	for _, ev := range evs {
-		e := ev.Entry
-		line := fmt.Sprintf("  %s %s %s %s", ev.Time.Local().Format("15:04:05"), ev.Kind, e.IP, e.Interface)
-		if ev.OldMAC != "" {
-			line += fmt.Sprintf(" %s -> %s", ev.OldMAC, e.MAC)
-		}
-		fmt.Fprintln(w, escape(line))
-		if !seen[e.IP] {
-			seen[e.IP] = true
-			fmt.Fprintf(w, "    next: %s\n", escape(diagnose.In(netns, "verify", "--ip", e.IP.String(), "-i", e.Interface).String()))
+	seen := map[string]bool{}
+	for i := range evs {
+		ev := &evs[i]
+		note, next := diagnose.EventNote(ev, o.NetNS)
+		fmt.Fprintln(w, escape(fmt.Sprintf("  %s %s %s", ev.Time.Local().Format("15:04:05"), ev.Kind, note)))
+		for _, n := range o.suggest(next) {
+			if s := n.String(); !seen[s] {
+				seen[s] = true
+				fmt.Fprintf(w, "    next: %s\n", escape(s))
+			}
 		}
 	}
 }

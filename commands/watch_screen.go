@@ -321,14 +321,19 @@ func describeEvent(p palette, ev neigh.Event) (string, func(string) string) {
 		return line("new", fmt.Sprintf("%s %s on %s", mac, e.State, e.Interface)), plain
 	case neigh.EventState:
 		return line("state", fmt.Sprintf("%s -> %s on %s", ev.OldState, e.State, e.Interface)), p.yellow
-	case neigh.EventMACChanged:
-		return line("MAC CHANGED", fmt.Sprintf("%s -> %s on %s: the IP now belongs to another host (a reused IP?)",
-			ev.OldMAC, e.MAC, e.Interface)), alarm
-	case neigh.EventFlipFlop:
-		return line("FLIP-FLOP", fmt.Sprintf("%s -> %s and back on %s: two hosts claim this IP",
-			ev.OldMAC, e.MAC, e.Interface)), alarm
-	case neigh.EventFailed:
-		return line("failed", fmt.Sprintf("%s on %s: nobody answers", e.State, e.Interface)), p.red
+	case neigh.EventMACChanged, neigh.EventFlipFlop, neigh.EventFailed:
+		// The problems are worded as the exporter words them; the note
+		// starts with the IP, which has a column of its own here.
+		note, _ := diagnose.EventNote(&ev, "")
+		note = strings.TrimPrefix(note, e.IP.String()+": ")
+		label, paint := "MAC CHANGED", alarm
+		switch ev.Kind {
+		case neigh.EventFlipFlop:
+			label = "FLIP-FLOP"
+		case neigh.EventFailed:
+			label, paint = "failed", p.red
+		}
+		return line(label, note), paint
 	case neigh.EventDeleted:
 		return line("deleted", "from "+e.Interface), p.faint
 	case neigh.EventResync:

@@ -335,7 +335,10 @@ func (a *assessment) verify() {
 	}
 	counts := map[neigh.Verdict]int{}
 	corrected := 0
-	remaining := false // problems the kernel did not correct from the answers
+	// The next steps are each entry's own, as verify and the diagnosis
+	// name them, so that one entry gets one next step wherever it shows.
+	var fixes, others []Command
+	seen := map[string]bool{}
 	for i := range rs {
 		r := &rs[i]
 		counts[r.Verdict]++
@@ -347,10 +350,25 @@ func (a *assessment) verify() {
 		ch.Evidence = append(ch.Evidence, note)
 		if r.Corrected() {
 			corrected++
-		} else {
-			remaining = true
+		}
+		_, next := ProbeNote(r, f.NetNS, false)
+		for _, n := range next {
+			if s := n.String(); !seen[s] {
+				seen[s] = true
+				if len(n.Args) > 1 && n.Args[0] == "verify" && n.Args[1] == "--fix" {
+					fixes = append(fixes, n)
+				} else {
+					others = append(others, n)
+				}
+			}
 		}
 	}
+	// Past a few entries, one verify --fix fixes them all, with the
+	// same selection.
+	if len(fixes) > maxNamedFixes {
+		fixes = []Command{In(f.NetNS, "verify", "--fix")}
+	}
+	ch.Next = append(fixes, limitCommands(others, maxNamedFixes)...)
 	ch.Summary = fmt.Sprintf("%s in use probed in %s: %d ok, %d mismatch, %d no_answer, %d duplicate",
 		words.Count(len(rs), "entry", "entries"), v.Took.Round(10*time.Millisecond), counts[neigh.VerdictOK],
 		counts[neigh.VerdictMismatch], counts[neigh.VerdictNoAnswer], counts[neigh.VerdictDuplicate])
@@ -367,15 +385,22 @@ func (a *assessment) verify() {
 		ch.Evidence = append(ch.Evidence, fmt.Sprintf("probing changed the cache: the kernel took the new MAC from the answer for %s, so the stale %s now gone",
 			words.Count(corrected, "entry", "entries"), words.Plural(corrected, "mapping is", "mappings are")))
 	}
-	if remaining {
-		ch.Next = []Command{In(f.NetNS, "verify", "--fix")}
-	}
 	records := make([]ProbeRecord, len(rs))
 	for i := range rs {
 		records[i] = NewProbeRecord(&rs[i])
 	}
 	ch.Data = VerifyData{Results: records}
 	a.add(ch)
+}
+
+// maxNamedFixes bounds the entries the VERIFY check names a fix for.
+const maxNamedFixes = 3
+
+func limitCommands(cs []Command, n int) []Command {
+	if len(cs) <= n {
+		return cs
+	}
+	return cs[:n:n]
 }
 
 func limit(s []string, n int) []string {

@@ -1,7 +1,9 @@
 package diagnose
 
 import (
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -43,13 +45,115 @@ func (c Command) String() string {
 		b.WriteString(quoteArg(a))
 	}
 	if c.MachineWide {
-		b.WriteString("  # machine-wide: changes the host's settings for every namespace")
+		b.WriteString(machineWideComment)
 	}
 	return b.String()
 }
 
+const machineWideComment = "  # machine-wide: changes the host's settings for every namespace"
+
 // MarshalText writes the command line, so that JSON carries it as a string.
 func (c Command) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// UnmarshalText reads a command line as String writes it, so that a
+// report or /findings read back in Go gives the commands again.
+func (c *Command) UnmarshalText(text []byte) error {
+	s := string(text)
+	var out Command
+	if rest, ok := strings.CutSuffix(s, machineWideComment); ok {
+		s, out.MachineWide = rest, true
+	}
+	if rest, ok := strings.CutPrefix(s, "sudo "); ok {
+		s, out.Sudo = rest, true
+	}
+	words, err := splitWords(s)
+	if err != nil {
+		return fmt.Errorf("reading the command line %q: %w", text, err)
+	}
+	if len(words) == 0 || words[0] != "arpdoctor" {
+		return fmt.Errorf("reading the command line %q: not an arpdoctor command", text)
+	}
+	words = words[1:]
+	if len(words) >= 2 && words[0] == "--netns" && !out.MachineWide {
+		out.NetNS, words = words[1], words[2:]
+	}
+	out.Args = words
+	*c = out
+	return nil
+}
+
+// splitWords splits a line into words as a shell does for the quoting
+// quoteArg writes: bare words, '...' and $'...' with \\, \' and \xHH.
+func splitWords(s string) ([]string, error) {
+	var words []string
+	for i := 0; i < len(s); {
+		if s[i] == ' ' {
+			i++
+			continue
+		}
+		var w strings.Builder
+		for i < len(s) && s[i] != ' ' {
+			switch {
+			case s[i] == '\'':
+				end := strings.IndexByte(s[i+1:], '\'')
+				if end < 0 {
+					return nil, errors.New("unterminated quote")
+				}
+				w.WriteString(s[i+1 : i+1+end])
+				i += end + 2
+			case strings.HasPrefix(s[i:], "$'"):
+				i += 2
+				for {
+					if i >= len(s) {
+						return nil, errors.New("unterminated quote")
+					}
+					ch := s[i]
+					if ch == '\'' {
+						i++
+						break
+					}
+					if ch != '\\' {
+						w.WriteByte(ch)
+						i++
+						continue
+					}
+					if i+1 >= len(s) {
+						return nil, errors.New("unterminated escape")
+					}
+					switch s[i+1] {
+					case '\\', '\'':
+						w.WriteByte(s[i+1])
+						i += 2
+					case 'x':
+						if i+4 > len(s) {
+							return nil, errors.New("short \\x escape")
+						}
+						b, err := strconv.ParseUint(s[i+2:i+4], 16, 8)
+						if err != nil {
+							return nil, fmt.Errorf("bad \\x escape %q", s[i:i+4])
+						}
+						w.WriteByte(byte(b))
+						i += 4
+					default:
+						return nil, fmt.Errorf("unknown escape \\%c", s[i+1])
+					}
+				}
+			case s[i] == '\\':
+				// quoteArg writes '\'' to put a quote inside quotes.
+				if i+1 >= len(s) {
+					return nil, errors.New("unterminated escape")
+				}
+				w.WriteByte(s[i+1])
+				i += 2
+			default:
+				w.WriteByte(s[i])
+				i++
+			}
+		}
+		words = append(words, w.String())
+	}
+	return words, nil
+}
 
 // quoteArg quotes an argument for a shell when it needs it, so that a
 // suggested line can be pasted as it is. An argument with control

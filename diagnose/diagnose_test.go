@@ -59,17 +59,17 @@ func TestDiagnosis(t *testing.T) {
 			next:    []string{"arpdoctor sysctl fix --profile kubernetes  # machine-wide: changes the host's settings for every namespace"}},
 		{name: "mismatch before dead", probed: []neigh.ProbeResult{dead, mismatch}, sys: thresh1, certainty: "proven",
 			summary: "stale neighbor entry for 192.0.2.50: cached 02:00:00:00:50:a1, owner 02:00:00:00:50:b2; gc_thresh1 keeps the kernel from retiring such entries",
-			next: []string{"arpdoctor --netns blue flush --ip 192.0.2.50 -i eth0",
+			next: []string{"arpdoctor --netns blue verify --fix --ip 192.0.2.50 -i eth0",
 				"arpdoctor sysctl fix  # machine-wide: changes the host's settings for every namespace"}},
 		{name: "corrected by the probe: no flush", probed: []neigh.ProbeResult{corrected}, certainty: "proven",
 			summary: "stale neighbor entry for 192.0.2.50: cached 02:00:00:00:50:a1, owner 02:00:00:00:50:b2; the probe's answer made the kernel correct it, for now",
 			next:    []string{}},
 		{name: "trace and probe", probed: []neigh.ProbeResult{mismatch}, findings: []capture.Finding{wrongMAC}, certainty: "proven",
 			summary: "stale neighbor entry for 192.0.2.50: cached 02:00:00:00:50:a1, owner 02:00:00:00:50:b2; the trace saw the SYN come from 02:00:00:00:50:b2 and the SYN-ACKs go to 02:00:00:00:50:a1",
-			next:    []string{"arpdoctor --netns blue flush --ip 192.0.2.50 -i eth0"}},
+			next:    []string{"arpdoctor --netns blue verify --fix --ip 192.0.2.50 -i eth0"}},
 		{name: "trace alone", findings: []capture.Finding{wrongMAC}, certainty: "proven",
 			summary: "stale neighbor entry for 192.0.2.50: the SYN came from 02:00:00:00:50:b2, the SYN-ACKs went to 02:00:00:00:50:a1",
-			next:    []string{"arpdoctor --netns blue flush --ip 192.0.2.50"}},
+			next:    []string{"arpdoctor --netns blue verify --fix --ip 192.0.2.50"}},
 		{name: "trace alone, the kernel corrected it since", findings: []capture.Finding{func() capture.Finding {
 			f := wrongMAC
 			f.KernelCorrected = true
@@ -82,7 +82,7 @@ func TestDiagnosis(t *testing.T) {
 			next:    []string{"arpdoctor --netns blue watch --ip 192.0.2.88 -i eth0"}},
 		{name: "dead", probed: []neigh.ProbeResult{dead}, certainty: "proven",
 			summary: "dead neighbor entry for 192.0.2.99: the cache holds 02:00:00:00:99:99, nobody answers",
-			next:    []string{"arpdoctor --netns blue flush --ip 192.0.2.99 -i eth0"}},
+			next:    []string{"arpdoctor --netns blue verify --fix --ip 192.0.2.99 -i eth0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -205,6 +205,12 @@ func TestCommandString(t *testing.T) {
 		if got := tt.c.String(); got != tt.want {
 			t.Errorf("got %q, want %q", got, tt.want)
 		}
+		var back Command
+		if err := back.UnmarshalText([]byte(tt.want)); err != nil {
+			t.Errorf("reading %q: %v", tt.want, err)
+		} else if diff := cmp.Diff(tt.c, back); diff != "" {
+			t.Errorf("%q read back (-want +got):\n%s", tt.want, diff)
+		}
 	}
 	if !strings.HasPrefix(MachineWide("x").String(), "arpdoctor x") {
 		t.Error("machine-wide prefix")
@@ -253,5 +259,120 @@ func TestTraceWithoutDefaultRoute(t *testing.T) {
 				t.Errorf("%v: summary %q, want %q", tt.ifs, ch.Summary, tt.summary)
 			}
 		}
+	}
+}
+
+func TestCommandUnmarshalRejects(t *testing.T) {
+	for _, line := range []string{"", "ls -l", "arpdoctor --netns 'blue", "arpdoctor -i $'x\\q'", "arpdoctor -i $'\\x4'", "arpdoctor x\\"} {
+		var c Command
+		if err := c.UnmarshalText([]byte(line)); err == nil {
+			t.Errorf("%q read as %+v", line, c)
+		}
+	}
+}
+
+// FuzzCommandText: whatever the namespace and arguments, the line String
+// writes reads back as the same command.
+func FuzzCommandText(f *testing.F) {
+	f.Add("blue", "flush", "-i", false, false)
+	f.Add("it's", "x\x1b[2J", "", true, false)
+	f.Add("", "sysctl", "fix", false, true)
+	f.Fuzz(func(t *testing.T, netns, a, b string, sudo, machine bool) {
+		c := Command{NetNS: netns, Args: []string{"verify", a, b}, Sudo: sudo, MachineWide: machine}
+		if machine {
+			c.NetNS = ""
+		}
+		var back Command
+		if err := back.UnmarshalText([]byte(c.String())); err != nil {
+			t.Fatalf("%q: %v", c.String(), err)
+		}
+		if diff := cmp.Diff(c, back); diff != "" {
+			t.Fatalf("%q read back (-want +got):\n%s", c.String(), diff)
+		}
+	})
+}
+
+// Each problem event says what happened, where, what it means, and what
+// to run next, in the namespace it happened in.
+func TestEventNote(t *testing.T) {
+	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	entry := func(mac string, s neigh.State) neigh.Entry {
+		return neigh.Entry{IP: netip.MustParseAddr("192.0.2.50"), MAC: mac, State: s, Interface: "eth0", Family: neigh.Inet}
+	}
+	tests := []struct {
+		ev   neigh.Event
+		note string
+		next []string
+	}{
+		{neigh.Event{Time: at, Kind: neigh.EventMACChanged, Entry: entry("02:00:00:00:50:b2", neigh.Reachable), OldMAC: "02:00:00:00:50:a1"},
+			"192.0.2.50: 02:00:00:00:50:a1 -> 02:00:00:00:50:b2 on eth0: the IP now belongs to another host (a reused IP?)",
+			[]string{"arpdoctor --netns blue verify --ip 192.0.2.50 -i eth0", "arpdoctor --netns blue sysctl check"}},
+		{neigh.Event{Time: at, Kind: neigh.EventFlipFlop, Entry: entry("02:00:00:00:50:a1", neigh.Reachable), OldMAC: "02:00:00:00:50:b2"},
+			"192.0.2.50: 02:00:00:00:50:b2 -> 02:00:00:00:50:a1 on eth0, back to the MAC it had before the last change: two hosts claim this IP",
+			[]string{"arpdoctor --netns blue verify --ip 192.0.2.50 -i eth0"}},
+		{neigh.Event{Time: at, Kind: neigh.EventFailed, Entry: entry("", neigh.Failed)},
+			"192.0.2.50: FAILED on eth0: nobody answers",
+			[]string{"arpdoctor --netns blue verify --ip 192.0.2.50 -i eth0"}},
+		{neigh.Event{Time: at, Kind: neigh.EventNew, Entry: entry("02:00:00:00:50:a1", neigh.Reachable)}, "", []string{}},
+	}
+	for _, tt := range tests {
+		note, next := EventNote(&tt.ev, "blue")
+		if note != tt.note {
+			t.Errorf("%s: note %q, want %q", tt.ev.Kind, note, tt.note)
+		}
+		if diff := cmp.Diff(tt.next, strs(next)); diff != "" {
+			t.Errorf("%s: next (-want +got):\n%s", tt.ev.Kind, diff)
+		}
+	}
+}
+
+// A stale or dead entry gets one next step, verify --fix of that entry,
+// whether verify, doctor's VERIFY check, the diagnosis or a trace names it.
+func TestOneFixForOneEntry(t *testing.T) {
+	mismatch := neigh.ProbeResult{Entry: stale("192.0.2.50", "02:00:00:00:50:a1"), Answered: []string{"02:00:00:00:50:b2"}, Verdict: neigh.VerdictMismatch}
+	dead := neigh.ProbeResult{Entry: stale("192.0.2.99", "02:00:00:00:99:99"), Verdict: neigh.VerdictNoAnswer}
+	const fix50 = "arpdoctor --netns blue verify --fix --ip 192.0.2.50 -i eth0"
+	const fix99 = "arpdoctor --netns blue verify --fix --ip 192.0.2.99 -i eth0"
+
+	_, next := ProbeNote(&mismatch, "blue", false)
+	if diff := cmp.Diff([]string{fix50, "arpdoctor --netns blue sysctl check"}, strs(next)); diff != "" {
+		t.Errorf("verify's note (-want +got):\n%s", diff)
+	}
+	_, next = ProbeNote(&dead, "blue", false)
+	if diff := cmp.Diff([]string{fix99}, strs(next)); diff != "" {
+		t.Errorf("verify's note, dead (-want +got):\n%s", diff)
+	}
+
+	rep := Assess(&Facts{NetNS: "blue", Settings: &sysctl.Report{}, Verify: &VerifyFacts{InUse: 2, Results: []neigh.ProbeResult{mismatch, dead}}})
+	var check []string
+	for _, ch := range rep.Checks {
+		if ch.Name == CheckVerify {
+			check = strs(ch.Next)
+		}
+	}
+	if diff := cmp.Diff([]string{fix50, fix99, "arpdoctor --netns blue sysctl check"}, check); diff != "" {
+		t.Errorf("VERIFY check (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{fix50}, strs(rep.Diagnosis.Next)); diff != "" {
+		t.Errorf("diagnosis (-want +got):\n%s", diff)
+	}
+
+	// Past a few entries, one verify --fix for them all.
+	var many []neigh.ProbeResult
+	for _, ip := range []string{"192.0.2.91", "192.0.2.92", "192.0.2.93", "192.0.2.94"} {
+		many = append(many, neigh.ProbeResult{Entry: stale(ip, "02:00:00:00:99:99"), Verdict: neigh.VerdictNoAnswer})
+	}
+	rep = Assess(&Facts{NetNS: "blue", Settings: &sysctl.Report{}, Verify: &VerifyFacts{InUse: 4, Results: many}})
+	for _, ch := range rep.Checks {
+		if ch.Name == CheckVerify {
+			if diff := cmp.Diff([]string{"arpdoctor --netns blue verify --fix"}, strs(ch.Next)); diff != "" {
+				t.Errorf("VERIFY check, many (-want +got):\n%s", diff)
+			}
+		}
+	}
+
+	f := capture.Finding{Kind: capture.SynAckToWrongMAC, Severity: capture.Problem, Client: netip.MustParseAddrPort("192.0.2.50:41000")}
+	if diff := cmp.Diff([]string{"arpdoctor --netns blue verify --fix --ip 192.0.2.50"}, strs(TraceNext(&f, "blue"))); diff != "" {
+		t.Errorf("trace (-want +got):\n%s", diff)
 	}
 }

@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/arpdoctor/arpdoctor/capture"
@@ -96,12 +97,13 @@ func (d diagnoser) stale() *Diagnosis {
 		return nil
 	}
 	dg := &Diagnosis{Certainty: "proven", Next: []Command{}}
-	var ip, ifname string
+	var ip netip.Addr
+	var ifname string
 	corrected := false
 	switch {
 	case probe != nil:
 		e := probe.Entry
-		ip, ifname = e.IP.String(), e.Interface
+		ip, ifname = e.IP, e.Interface
 		dg.Summary = fmt.Sprintf("stale neighbor entry for %s: cached %s, owner %s", ip, e.MAC, probe.Answered[0])
 		if seen != nil {
 			dg.Summary += fmt.Sprintf("; the trace saw the SYN come from %s and the SYN-ACKs go to %s", seen.ClientMAC, seen.SynAckTo[0].MAC)
@@ -111,7 +113,7 @@ func (d diagnoser) stale() *Diagnosis {
 			dg.Summary += "; the probe's answer made the kernel correct it, for now"
 		}
 	default:
-		ip = seen.Client.Addr().String()
+		ip = seen.Client.Addr()
 		dg.Summary = fmt.Sprintf("stale neighbor entry for %s: the SYN came from %s, the SYN-ACKs went to %s", ip, seen.ClientMAC, seen.SynAckTo[0].MAC)
 		if seen.KernelCorrected {
 			// Nothing left to flush: what remains is why it lived.
@@ -120,11 +122,7 @@ func (d diagnoser) stale() *Diagnosis {
 		}
 	}
 	if !corrected {
-		args := []string{"flush", "--ip", ip}
-		if ifname != "" {
-			args = append(args, "-i", ifname)
-		}
-		dg.Next = append(dg.Next, In(d.netns, args...))
+		dg.Next = append(dg.Next, FixEntry(d.netns, ip, ifname))
 	}
 	if d.prevent != nil {
 		dg.Summary += "; gc_thresh1 keeps the kernel from retiring such entries"
@@ -150,7 +148,7 @@ func (d diagnoser) fromProbes(k neigh.Verdict) *Diagnosis {
 		case neigh.VerdictNoAnswer:
 			return &Diagnosis{Certainty: "proven",
 				Summary: fmt.Sprintf("dead neighbor entry for %s: the cache holds %s, nobody answers", e.IP, e.MAC),
-				Next:    []Command{In(d.netns, append([]string{"flush"}, sel...)...)}}
+				Next:    []Command{FixEntry(d.netns, e.IP, e.Interface)}}
 		}
 	}
 	return nil

@@ -12,6 +12,19 @@ import (
 	"github.com/arpdoctor/arpdoctor/neigh"
 )
 
+// FixEntry is the one next step for an entry proven or seen wrong, stale
+// or dead: verify --fix probes it again and replaces or deletes it only
+// if the answers still prove it wrong, where a flush would delete it
+// whatever the answers. ifname is "" when the evidence names no
+// interface (a trace of another host's packets).
+func FixEntry(netns string, ip netip.Addr, ifname string) Command {
+	args := []string{"verify", "--fix", "--ip", ip.String()}
+	if ifname != "" {
+		args = append(args, "-i", ifname)
+	}
+	return In(netns, args...)
+}
+
 // ProbeNote explains one probe result that is a problem, or why an entry
 // was not probed, with the commands to run next; "" when there is nothing
 // to say. fixing says a fix was asked for, so no fix is suggested.
@@ -40,7 +53,7 @@ func ProbeNote(r *neigh.ProbeResult, netns string, fixing bool) (note string, ne
 		if r.Corrected() {
 			note += "; the kernel took the new MAC from the probe's answer"
 		} else if !fixing {
-			next = append(next, In(netns, append([]string{"verify", "--fix"}, sel...)...))
+			next = append(next, FixEntry(netns, e.IP, e.Interface))
 		}
 		if e.State != neigh.Permanent {
 			// Settings cannot keep a hand-set entry from going stale.
@@ -49,7 +62,7 @@ func ProbeNote(r *neigh.ProbeResult, netns string, fixing bool) (note string, ne
 	case neigh.VerdictNoAnswer:
 		note = fmt.Sprintf("%s: nobody answers, yet the cache holds it as %s with %s: the entry is dead", e.IP, e.State, e.MAC)
 		if !fixing {
-			next = append(next, In(netns, append([]string{"flush"}, sel...)...))
+			next = append(next, FixEntry(netns, e.IP, e.Interface))
 		}
 	case neigh.VerdictDuplicate:
 		note = fmt.Sprintf("%s: %d hosts answer (%s): two machines claim this IP; find the one that should not have it",
@@ -106,7 +119,8 @@ func SortStates(ss []neigh.State) {
 }
 
 // TraceNext names what to run about a handshake finding that is a
-// problem: prove the entry wrong, then flush it; when the kernel has
+// problem: fix the entry the packets show wrong, once probes prove it
+// (FixEntry), or prove what the packets only suggest; when the kernel has
 // already corrected the entry, find out why it lived. They run on the host
 // that holds the entry, in the namespace traced.
 func TraceNext(f *capture.Finding, netns string) []Command {
@@ -116,23 +130,38 @@ func TraceNext(f *capture.Finding, netns string) []Command {
 	if f.KernelCorrected {
 		return []Command{In(netns, "sysctl", "check")}
 	}
-	var ip netip.Addr
-	var flush bool
 	switch f.Kind {
 	case capture.SynAckToWrongMAC:
-		ip, flush = f.Client.Addr(), true
+		return []Command{FixEntry(netns, f.Client.Addr(), "")}
 	case capture.UnansweredARPProbe:
-		ip, flush = f.IP, true
+		return []Command{FixEntry(netns, f.IP, "")}
 	case capture.SynAckUnacknowledged:
-		ip = f.Client.Addr()
+		return []Command{In(netns, "verify", "--ip", f.Client.Addr().String())}
 	case capture.DuplicateIP:
-		ip = f.IP
-	default:
-		return nil
+		return []Command{In(netns, "verify", "--ip", f.IP.String())}
 	}
-	cmds := []Command{In(netns, "verify", "--ip", ip.String())}
-	if flush {
-		cmds = append(cmds, In(netns, "flush", "--ip", ip.String()))
+	return nil
+}
+
+// EventNote explains a kernel neighbor event that points at a problem
+// (mac_changed, flip_flop, failed), with the commands to run next; ""
+// for the other events. The note starts with the IP and says what
+// changed and on which interface before what it means, so that a narrow
+// screen cuts the meaning first.
+func EventNote(ev *neigh.Event, netns string) (note string, next []Command) {
+	e := ev.Entry
+	probe := In(netns, "verify", "--ip", e.IP.String(), "-i", e.Interface)
+	switch ev.Kind {
+	case neigh.EventMACChanged:
+		// The kernel has the new MAC now: what is left is to prove it is
+		// the owner's, and to find out why the old one lived so long.
+		return fmt.Sprintf("%s: %s -> %s on %s: the IP now belongs to another host (a reused IP?)", e.IP, ev.OldMAC, e.MAC, e.Interface),
+			[]Command{probe, In(netns, "sysctl", "check")}
+	case neigh.EventFlipFlop:
+		return fmt.Sprintf("%s: %s -> %s on %s, back to the MAC it had before the last change: two hosts claim this IP", e.IP, ev.OldMAC, e.MAC, e.Interface),
+			[]Command{probe}
+	case neigh.EventFailed:
+		return fmt.Sprintf("%s: %s on %s: nobody answers", e.IP, e.State, e.Interface), []Command{probe}
 	}
-	return cmds
+	return "", nil
 }

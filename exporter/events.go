@@ -114,7 +114,7 @@ func (c *eventsCollector) take(evs []neigh.Event) {
 		switch ev.Kind {
 		case neigh.EventMACChanged, neigh.EventFlipFlop, neigh.EventFailed:
 			c.counts[eventKey{ev.Entry.Family, ifname, ev.Kind}]++
-			notes = append(notes, eventRecord(ev))
+			notes = append(notes, eventRecord(c.e.cfg.NetNS, ev))
 		}
 	}
 	c.mu.Unlock()

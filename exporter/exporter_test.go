@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/arpdoctor/arpdoctor/capture"
+	"github.com/arpdoctor/arpdoctor/diagnose"
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/arpdoctor/arpdoctor/sysctl"
 	"github.com/google/go-cmp/cmp"
@@ -333,7 +334,7 @@ func TestEventsCollector(t *testing.T) {
 		{{Time: t0, Kind: neigh.EventResync, Message: "lost events"}, {Time: t0, Kind: neigh.EventFailed, Entry: failed}},
 		{{Time: t0, Kind: neigh.EventFlipFlop, Entry: e1, OldMAC: "02:00:00:00:50:a1"}},
 	}}
-	e := newExporter(Config{}, sources{table: &fakeKernel{}, watch: w})
+	e := newExporter(Config{NetNS: "blue"}, sources{table: &fakeKernel{}, watch: w})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.Run(ctx); close(done) }()
@@ -362,12 +363,15 @@ arpdoctor_collector_success{collector="table"} 1
 	want := []Record{
 		{Time: t0, Source: SourceEvents, Kind: "mac_changed", Severity: "problem", Family: "inet", Interface: "eth0",
 			IP: e1.IP, MAC: "02:00:00:00:50:b2", OldMAC: "02:00:00:00:50:a1",
-			Message: "the neighbor entry for 192.0.2.50 changed from 02:00:00:00:50:a1 to 02:00:00:00:50:b2: a reused IP"},
+			Message: "192.0.2.50: 02:00:00:00:50:a1 -> 02:00:00:00:50:b2 on eth0: the IP now belongs to another host (a reused IP?)",
+			Next:    []diagnose.Command{diagnose.In("blue", "verify", "--ip", "192.0.2.50", "-i", "eth0"), diagnose.In("blue", "sysctl", "check")}},
 		{Time: t0, Source: SourceEvents, Kind: "failed", Severity: "problem", Family: "inet", Interface: "eth0",
-			IP: failed.IP, Message: "nobody answers for 192.0.2.60: the entry is FAILED"},
+			IP: failed.IP, Message: "192.0.2.60: FAILED on eth0: nobody answers",
+			Next: []diagnose.Command{diagnose.In("blue", "verify", "--ip", "192.0.2.60", "-i", "eth0")}},
 		{Time: t0, Source: SourceEvents, Kind: "flip_flop", Severity: "problem", Family: "inet", Interface: "eth0",
 			IP: e1.IP, MAC: "02:00:00:00:50:b2", OldMAC: "02:00:00:00:50:a1",
-			Message: "192.0.2.50 went back from 02:00:00:00:50:a1 to 02:00:00:00:50:b2: two hosts claim it"},
+			Message: "192.0.2.50: 02:00:00:00:50:a1 -> 02:00:00:00:50:b2 on eth0, back to the MAC it had before the last change: two hosts claim this IP",
+			Next:    []diagnose.Command{diagnose.In("blue", "verify", "--ip", "192.0.2.50", "-i", "eth0")}},
 	}
 	if diff := cmp.Diff(FindingsPage{Total: 3, Findings: want}, e.Findings(), cmpAddrs); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
@@ -402,7 +406,7 @@ func TestHandshakeCollector(t *testing.T) {
 			IP: client.Addr(), MAC: "02:00:00:00:50:a1", Prober: server.Addr(), Probes: 3},
 	}}
 	other := &fakeTrace{sent: make(chan struct{})}
-	e := newExporter(Config{}, sources{table: &fakeKernel{}, traceOrder: []string{"eth0", "eth1"},
+	e := newExporter(Config{NetNS: "blue"}, sources{table: &fakeKernel{}, traceOrder: []string{"eth0", "eth1"},
 		traces: map[string]tracer{"eth0": ft.run, "eth1": other.run}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -431,9 +435,11 @@ arpdoctor_handshake_findings_total{interface="eth1",kind="unanswered_arp_probe"}
 	<-done
 	want := []Record{
 		{Time: t0, Source: SourceTrace, Kind: "synack_to_wrong_mac", Severity: "problem", Family: "inet", Interface: "eth0",
-			IP: client.Addr(), MAC: "02:00:00:00:50:b2", OldMAC: "02:00:00:00:50:a1", Message: "SYN-ACK to the wrong MAC"},
+			IP: client.Addr(), MAC: "02:00:00:00:50:b2", OldMAC: "02:00:00:00:50:a1", Message: "SYN-ACK to the wrong MAC",
+			Next: []diagnose.Command{diagnose.In("blue", "verify", "--fix", "--ip", "192.0.2.50")}},
 		{Time: t0, Source: SourceTrace, Kind: "unanswered_arp_probe", Severity: "problem", Family: "inet", Interface: "eth0",
-			IP: client.Addr(), OldMAC: "02:00:00:00:50:a1", Message: "probe unanswered"},
+			IP: client.Addr(), OldMAC: "02:00:00:00:50:a1", Message: "probe unanswered",
+			Next: []diagnose.Command{diagnose.In("blue", "verify", "--fix", "--ip", "192.0.2.50")}},
 	}
 	if diff := cmp.Diff(FindingsPage{Total: 2, Findings: want}, e.Findings(), cmpAddrs); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
@@ -485,7 +491,7 @@ func TestVerifyCollector(t *testing.T) {
 		netip.MustParseAddr("192.0.2.2"): {"02:00:00:00:00:99"},
 		netip.MustParseAddr("192.0.2.4"): {"02:00:00:00:00:04", "02:00:00:00:00:44"},
 	}}
-	e := newExporter(Config{VerifyInterval: time.Minute, VerifyMaxEntries: 3}, sources{table: k, probe: p, now: func() time.Time { return t0 }})
+	e := newExporter(Config{NetNS: "blue", VerifyInterval: time.Minute, VerifyMaxEntries: 3}, sources{table: k, probe: p, now: func() time.Time { return t0 }})
 	v := e.collectors[len(e.collectors)-1].(*verifyCollector)
 	// Before the first round there is nothing to say.
 	compare(t, one{v, k}, "")
@@ -517,13 +523,27 @@ arpdoctor_verify_last_run_timestamp_seconds 1.7935344e+09
 	page := e.Findings()
 	var got []string
 	for _, r := range page.Findings {
-		got = append(got, fmt.Sprintf("%s %s mac=%s old_mac=%s macs=%v", r.Kind, r.IP, r.MAC, r.OldMAC, r.MACs))
+		got = append(got, fmt.Sprintf("%s %s mac=%s old_mac=%s macs=%v", r.Kind, r.IP, r.MAC, r.OldMAC, r.MACs), "  "+r.Message)
+		for _, n := range r.Next {
+			got = append(got, "  next: "+n.String())
+		}
 	}
+	// Worded as verify words them, each with its next step.
 	want := []string{
 		"mismatch 192.0.2.2 mac=02:00:00:00:00:99 old_mac=02:00:00:00:00:02 macs=[]",
+		"  192.0.2.2: the cache says 02:00:00:00:00:02 but 02:00:00:00:00:99 answers: the entry is stale",
+		"  next: arpdoctor --netns blue verify --fix --ip 192.0.2.2 -i eth0",
+		"  next: arpdoctor --netns blue sysctl check",
 		"no_answer 192.0.2.3 mac= old_mac=02:00:00:00:00:03 macs=[]",
+		"  192.0.2.3: nobody answers, yet the cache holds it as DELAY with 02:00:00:00:00:03: the entry is dead",
+		"  next: arpdoctor --netns blue verify --fix --ip 192.0.2.3 -i eth0",
 		"duplicate 192.0.2.4 mac= old_mac=02:00:00:00:00:04 macs=[02:00:00:00:00:04 02:00:00:00:00:44]",
+		"  192.0.2.4: 2 hosts answer (02:00:00:00:00:04, 02:00:00:00:00:44): two machines claim this IP; find the one that should not have it",
+		"  next: arpdoctor --netns blue watch --ip 192.0.2.4 -i eth0",
 		"mismatch 192.0.2.2 mac=02:00:00:00:00:99 old_mac=02:00:00:00:00:02 macs=[]",
+		"  192.0.2.2: the cache says 02:00:00:00:00:02 but 02:00:00:00:00:99 answers: the entry is stale",
+		"  next: arpdoctor --netns blue verify --fix --ip 192.0.2.2 -i eth0",
+		"  next: arpdoctor --netns blue sysctl check",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)

@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/arpdoctor/arpdoctor/capture"
+	"github.com/arpdoctor/arpdoctor/diagnose"
 	"github.com/arpdoctor/arpdoctor/neigh"
 )
 
@@ -46,8 +48,13 @@ type Record struct {
 	// probe proved wrong or dead.
 	OldMAC string `json:"old_mac,omitempty"`
 	// MACs are every MAC that claims the IP (duplicates).
-	MACs    []string `json:"macs,omitempty"`
-	Message string   `json:"message"`
+	MACs []string `json:"macs,omitempty"`
+	// Message says what the finding means, in the words verify, trace and
+	// watch use for it.
+	Message string `json:"message"`
+	// Next are the arpdoctor commands to run about it, in the namespace
+	// the exporter reads; empty when there is nothing to run.
+	Next []diagnose.Command `json:"next"`
 }
 
 // FindingsPage is what /findings answers.
@@ -96,6 +103,7 @@ func (r *ring) page() FindingsPage {
 
 // note logs a record, one structured line, and keeps it for /findings.
 func (e *Exporter) note(rec Record) {
+	rec.Next = nextOrEmpty(rec.Next)
 	level := slog.LevelWarn
 	if rec.Severity != string(capture.Problem) {
 		level = slog.LevelInfo
@@ -116,6 +124,16 @@ func (e *Exporter) note(rec Record) {
 		attrs = append(attrs, slog.Any("macs", rec.MACs))
 	}
 	attrs = append(attrs, slog.String("message", rec.Message))
+	if len(rec.Next) > 0 {
+		// One string, the commands joined by "; ": logfmt would write a
+		// list as [a b], where no one can tell where a command ends;
+		// /findings has them as an array.
+		next := make([]string, len(rec.Next))
+		for i, c := range rec.Next {
+			next[i] = c.String()
+		}
+		attrs = append(attrs, slog.String("next", strings.Join(next, "; ")))
+	}
 	e.log.LogAttrs(context.Background(), level, "finding", attrs...)
 	e.findings.add(rec)
 }
@@ -138,11 +156,13 @@ func (e *Exporter) FindingsHandler() http.Handler {
 	})
 }
 
-// traceRecord turns a trace finding into a record.
-func traceRecord(ifname string, f *capture.Finding) Record {
+// traceRecord turns a trace finding on ifname, in namespace netns, into
+// a record.
+func traceRecord(netns, ifname string, f *capture.Finding) Record {
 	rec := Record{
 		Time: f.Time, Source: SourceTrace, Kind: string(f.Kind), Severity: string(f.Severity),
 		Interface: ifname, IP: f.Peer(), Message: f.Message, MACs: f.MACs,
+		Next: nextOrEmpty(diagnose.TraceNext(f, netns)),
 	}
 	switch {
 	case f.ClientMAC != "":
@@ -166,46 +186,39 @@ func traceRecord(ifname string, f *capture.Finding) Record {
 	return rec
 }
 
-// eventRecord turns a neighbor event into a record.
-func eventRecord(ev *neigh.Event) Record {
-	rec := Record{
+// eventRecord turns a neighbor event of namespace netns into a record,
+// worded as watch words it.
+func eventRecord(netns string, ev *neigh.Event) Record {
+	note, next := diagnose.EventNote(ev, netns)
+	return Record{
 		Time: ev.Time, Source: SourceEvents, Kind: string(ev.Kind), Severity: string(capture.Problem),
 		Family: string(ev.Entry.Family), Interface: ev.Entry.Interface, IP: ev.Entry.IP,
-		MAC: ev.Entry.MAC, OldMAC: ev.OldMAC,
+		MAC: ev.Entry.MAC, OldMAC: ev.OldMAC, Message: note, Next: nextOrEmpty(next),
 	}
-	switch ev.Kind {
-	case neigh.EventMACChanged:
-		rec.Message = "the neighbor entry for " + ev.Entry.IP.String() + " changed from " + ev.OldMAC + " to " + ev.Entry.MAC + ": a reused IP"
-	case neigh.EventFlipFlop:
-		rec.Message = ev.Entry.IP.String() + " went back from " + ev.OldMAC + " to " + ev.Entry.MAC + ": two hosts claim it"
-	case neigh.EventFailed:
-		rec.Message = "nobody answers for " + ev.Entry.IP.String() + ": the entry is " + ev.Entry.State.String()
-	}
-	return rec
 }
 
-// verifyRecord turns a probe result that found a problem into a record.
-func verifyRecord(at time.Time, r *neigh.ProbeResult) Record {
+// verifyRecord turns a probe result of namespace netns that found a
+// problem into a record, worded as verify words it.
+func verifyRecord(netns string, at time.Time, r *neigh.ProbeResult) Record {
+	note, next := diagnose.ProbeNote(r, netns, false)
 	rec := Record{
 		Time: at, Source: SourceVerify, Kind: string(r.Verdict), Severity: string(capture.Problem),
 		Family: string(r.Entry.Family), Interface: r.Entry.Interface, IP: r.Entry.IP, OldMAC: r.Entry.MAC,
+		Message: note, Next: nextOrEmpty(next),
 	}
 	switch r.Verdict {
 	case neigh.VerdictMismatch:
 		rec.MAC = r.Answered[0]
-		rec.Message = "the cache maps " + r.Entry.IP.String() + " to " + orNone(r.Entry.MAC) + " but " + rec.MAC + " answered: the entry is stale"
-	case neigh.VerdictNoAnswer:
-		rec.Message = "nobody answered for " + r.Entry.IP.String() + " cached at " + orNone(r.Entry.MAC) + ": the entry is dead"
 	case neigh.VerdictDuplicate:
 		rec.MACs = r.Answered
-		rec.Message = "several MACs answered for " + r.Entry.IP.String() + ": two hosts claim it"
 	}
 	return rec
 }
 
-func orNone(mac string) string {
-	if mac == "" {
-		return "no MAC"
+// nextOrEmpty makes "next" an array in JSON, never null.
+func nextOrEmpty(cs []diagnose.Command) []diagnose.Command {
+	if cs == nil {
+		return []diagnose.Command{}
 	}
-	return mac
+	return cs
 }

@@ -100,5 +100,5 @@ func (c *handshakeCollector) take(ifname string, f *capture.Finding) {
 	c.mu.Lock()
 	c.counts[handshakeKey{c.labels[ifname], f.Kind}]++
 	c.mu.Unlock()
-	c.e.note(traceRecord(ifname, f))
+	c.e.note(traceRecord(c.e.cfg.NetNS, ifname, f))
 }

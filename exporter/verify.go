@@ -97,8 +97,8 @@ func (c *verifyCollector) round(ctx context.Context) error {
 	for i := range results {
 		r := &results[i]
 		counts[r.Verdict]++
-		if r.Verdict == neigh.VerdictMismatch || r.Verdict == neigh.VerdictNoAnswer || r.Verdict == neigh.VerdictDuplicate {
-			c.e.note(verifyRecord(end, r))
+		if r.Problem() {
+			c.e.note(verifyRecord(c.e.cfg.NetNS, end, r))
 		}
 	}
 	c.mu.Lock()
