@@ -215,13 +215,13 @@ type handshake struct {
 
 	clientMAC, serverMAC       mac
 	hasClientMAC, hasServerMAC bool
+	// retried: the client sent its SYN again after a SYN-ACK had gone to
+	// synAckTo[0], so it never got that one (see wrongAgain).
+	retried bool
 	// synAckTo counts the SYN-ACKs by destination MAC; more than two
 	// MACs are counted together in synAckToOther.
 	synAckTo      [2]macCount
 	synAckToOther uint32
-	// retriedAfter is how many SYN-ACKs had gone to synAckTo[0] when the
-	// client last retransmitted its SYN: see wrongAgain.
-	retriedAfter uint32
 }
 
 type macCount struct {
@@ -421,8 +421,8 @@ func (t *Tracker) syn(e *event) {
 	if h.syns > 0 && e.ts > h.lastSYN {
 		h.gap = max(h.gap, e.ts-h.lastSYN)
 	}
-	if h.syns > 0 {
-		h.retriedAfter = h.synAckTo[0].n
+	if h.syns > 0 && h.synAckTo[0].n > 0 {
+		h.retried = true
 	}
 	h.syns++
 	h.lastSYN = max(h.lastSYN, e.ts)
@@ -455,14 +455,14 @@ func (t *Tracker) synAck(e *event) {
 	}
 }
 
-// wrongAgain says the handshake already shows a stale entry while its
-// client still retransmits: a SYN-ACK went to a MAC other than the one the
-// SYN came from, the client sent its SYN again (so it never got that
-// SYN-ACK: a client that had would have ACKed it), and the server answered
-// the retransmission to the same MAC again (so its entry still holds it).
-// Every SYN-ACK so far went to that one MAC, and nothing the tracker knows
-// of (a router's MAC, a client that is not on-link) explains the
-// difference. The verdict it would give when the client gives up, minutes
+// wrongAgain says, as a SYN-ACK is counted, that the handshake already
+// shows a stale entry while its client still retransmits: a SYN-ACK went
+// to a MAC other than the one the SYN came from, the client sent its SYN
+// again (so it never got that SYN-ACK: a client that had would have ACKed
+// it), and this SYN-ACK, which comes after that retransmission, went to the
+// same MAC again (so the server's entry still holds it). Every SYN-ACK so
+// far went to that one MAC, and nothing the tracker knows of (a router's
+// MAC, a client that is not on-link) explains the difference. The verdict it would give when the client gives up, minutes
 // later, is the same; given now, it is corrected if the handshake still
 // completes, as the handshake timeout's verdicts are.
 //
@@ -471,8 +471,8 @@ func (t *Tracker) synAck(e *event) {
 // forwards) completes the handshake within a round trip.
 func (t *Tracker) wrongAgain(i int32, h *handshake) bool {
 	wrong := h.synAckTo[0]
-	if !h.hasClientMAC || wrong.mac == h.clientMAC || h.synAckTo[1].n > 0 || h.synAckToOther > 0 ||
-		h.retriedAfter == 0 || wrong.n <= h.retriedAfter || h.acked || h.resetBy != notReset {
+	if !h.retried || !h.hasClientMAC || wrong.mac == h.clientMAC || h.synAckTo[1].n > 0 || h.synAckToOther > 0 ||
+		h.acked || h.resetBy != notReset {
 		return false
 	}
 	return t.routerReason(t.hs.key(i).clientAddrPort().Addr(), h.clientMAC, wrong.mac) == ""
