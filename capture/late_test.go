@@ -32,7 +32,7 @@ const (
 // answered with a SYN-ACK to the dead MAC, until the SYN at heal, whose
 // SYN-ACK goes to the new MAC 100ms later and is acknowledged 100ms after
 // that. heal < 0: the entry never heals, the client gives up.
-func healing(t *testing.T, syns []time.Duration, heal int) *wire {
+func healing(t testing.TB, syns []time.Duration, heal int) *wire {
 	w := newWire(t)
 	for i, d := range syns {
 		w.after(d).tcp(newMAC, serverMAC, lateClient, lateServer, 1000, 0, "S", 0)
