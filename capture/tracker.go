@@ -462,13 +462,18 @@ func (t *Tracker) synAck(e *event) {
 // it), and this SYN-ACK, which comes after that retransmission, went to the
 // same MAC again (so the server's entry still holds it). Every SYN-ACK so
 // far went to that one MAC, and nothing the tracker knows of (a router's
-// MAC, a client that is not on-link) explains the difference. The verdict it would give when the client gives up, minutes
-// later, is the same; given now, it is corrected if the handshake still
-// completes, as the handshake timeout's verdicts are.
+// MAC, a client that is not on-link) explains the difference. The verdict
+// it would give when the client gives up, minutes later, is the same;
+// given now, it is corrected if the handshake still completes, as the
+// handshake timeout's verdicts are.
 //
 // A single SYN-ACK to another MAC is not enough: the client may not have
 // retransmitted yet, and a SYN-ACK that arrives after all (a MAC that
-// forwards) completes the handshake within a round trip.
+// forwards) completes the handshake within a round trip. The order is the
+// capture's, not its time stamps', so that a clock that went back changes
+// nothing. A capture that holds each packet twice (a mirror port) could
+// show a copy of the first SYN after its SYN-ACK; the verdict is then no
+// less right, only perhaps early, and a completion corrects it.
 func (t *Tracker) wrongAgain(i int32, h *handshake) bool {
 	wrong := h.synAckTo[0]
 	if !h.retried || !h.hasClientMAC || wrong.mac == h.clientMAC || h.synAckTo[1].n > 0 || h.synAckToOther > 0 ||
