@@ -404,6 +404,12 @@ func TestHandshakeCollector(t *testing.T) {
 		{Kind: capture.HandshakeOK, Severity: capture.OK, Time: t0, Client: client, Server: server},
 		{Kind: capture.UnansweredARPProbe, Severity: capture.Problem, Time: t0, Message: "probe unanswered",
 			IP: client.Addr(), MAC: "02:00:00:00:50:a1", Prober: server.Addr(), Probes: 3},
+		// The first one's handshake completed after its verdict: an
+		// update, not another finding to count.
+		{Kind: capture.SynAckToWrongMAC, Severity: capture.Problem, Time: t0, Message: "SYN-ACK to the wrong MAC, then completed",
+			Correction: true, Corrects: 1, CorrectsKind: capture.SynAckToWrongMAC, CorrectsSeverity: capture.Problem,
+			Client: client, Server: server, ClientMAC: "02:00:00:00:50:b2", Acked: true,
+			SynAckTo: []capture.MACCount{{MAC: "02:00:00:00:50:a1", Count: 3}, {MAC: "02:00:00:00:50:b2", Count: 1}}},
 	}}
 	other := &fakeTrace{sent: make(chan struct{})}
 	e := newExporter(Config{NetNS: "blue"}, sources{table: &fakeKernel{}, traceOrder: []string{"eth0", "eth1"},
@@ -440,8 +446,11 @@ arpdoctor_handshake_findings_total{interface="eth1",kind="unanswered_arp_probe"}
 		{Time: t0, Source: SourceTrace, Kind: "unanswered_arp_probe", Severity: "problem", Family: "inet", Interface: "eth0",
 			IP: client.Addr(), OldMAC: "02:00:00:00:50:a1", Message: "probe unanswered",
 			Next: []diagnose.Command{diagnose.In("blue", "verify", "--fix", "--ip", "192.0.2.50")}},
+		{Time: t0, Source: SourceTrace, Kind: "synack_to_wrong_mac", Severity: "problem", Family: "inet", Interface: "eth0",
+			IP: client.Addr(), MAC: "02:00:00:00:50:b2", OldMAC: "02:00:00:00:50:a1", Message: "SYN-ACK to the wrong MAC, then completed",
+			Next: []diagnose.Command{diagnose.In("blue", "verify", "--fix", "--ip", "192.0.2.50")}},
 	}
-	if diff := cmp.Diff(FindingsPage{Total: 2, Findings: want}, e.Findings(), cmpAddrs); diff != "" {
+	if diff := cmp.Diff(FindingsPage{Total: 3, Findings: want}, e.Findings(), cmpAddrs); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
 }
