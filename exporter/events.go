@@ -49,7 +49,7 @@ func (c *eventsCollector) update(s *scrape, ch chan<- prometheus.Metric) error {
 	}
 	ms := make([]prometheus.Metric, 0, len(c.counts))
 	for k, n := range c.counts {
-		ms = append(ms, prometheus.MustNewConstMetric(neighborEventsDesc, prometheus.CounterValue, float64(n), string(k.family), k.ifname, string(k.event)))
+		ms = append(ms, prometheus.MustNewConstMetric(neighborEventsDesc, prometheus.CounterValue, float64(n), string(k.family), labelValue(k.ifname), string(k.event)))
 	}
 	err := c.lastErr
 	c.mu.Unlock()

@@ -60,7 +60,7 @@ func (c *handshakeCollector) update(_ *scrape, ch chan<- prometheus.Metric) erro
 	c.mu.Lock()
 	ms := make([]prometheus.Metric, 0, len(c.counts))
 	for k, n := range c.counts {
-		ms = append(ms, prometheus.MustNewConstMetric(handshakeFindingsDesc, prometheus.CounterValue, float64(n), k.ifname, string(k.kind)))
+		ms = append(ms, prometheus.MustNewConstMetric(handshakeFindingsDesc, prometheus.CounterValue, float64(n), labelValue(k.ifname), string(k.kind)))
 	}
 	var err error
 	for _, ifname := range c.interfaces {

@@ -128,7 +128,7 @@ func (c *netnsCollector) update(_ *scrape, ch chan<- prometheus.Metric) error {
 	ch <- prometheus.MustNewConstMetric(netnsReadDesc, prometheus.GaugeValue, float64(r.read))
 	for label, counts := range r.fold(c.max) {
 		for k, n := range counts {
-			ch <- prometheus.MustNewConstMetric(netnsEntriesDesc, prometheus.GaugeValue, float64(n), label, string(k.family), k.state.String())
+			ch <- prometheus.MustNewConstMetric(netnsEntriesDesc, prometheus.GaugeValue, float64(n), labelValue(label), string(k.family), k.state.String())
 		}
 	}
 	return err

@@ -238,3 +238,34 @@ func TestNetNSLabel(t *testing.T) {
 		}
 	}
 }
+
+// Linux takes any bytes in an interface's name and a namespace's: a name
+// that is not UTF-8, or that holds terminal escapes, is escaped in its
+// label, and the scrape goes on.
+func TestOddNamesInLabels(t *testing.T) {
+	m := &fakeMachine{tables: map[string]*fakeKernel{
+		HostNetNS: {entries: []neigh.Entry{entry("198.51.100.1", "02:00:00:00:00:01", "\xff\xfe", neigh.Stale)}},
+		"atk-\xff": {entries: []neigh.Entry{entry("192.0.2.50", "02:00:00:00:50:a1", "eth0", neigh.Stale)}},
+		"pod\x1b[2J": {entries: []neigh.Entry{entry("192.0.2.50", "02:00:00:00:50:a1", "eth0", neigh.Stale)}},
+	}}
+	e, c := netnsExporter(m, 0)
+	e.src.table = m.tables[HostNetNS]
+	c.roundNow(t)
+	compare(t, e, `
+# HELP arpdoctor_neighbor_entries Neighbor entries by family, interface and NUD state; only non-zero series, interfaces past the budget folded into interface="other".
+# TYPE arpdoctor_neighbor_entries gauge
+arpdoctor_neighbor_entries{family="inet",interface="\\xff\\xfe",state="STALE"} 1
+# HELP arpdoctor_netns_neighbor_entries Neighbor entries of every network namespace of the machine by namespace, family and NUD state, as of the last round; namespaces with nothing to report or past the budget summed into netns="other".
+# TYPE arpdoctor_netns_neighbor_entries gauge
+arpdoctor_netns_neighbor_entries{family="inet",netns="atk-\\xff",state="STALE"} 1
+arpdoctor_netns_neighbor_entries{family="inet",netns="host",state="STALE"} 1
+arpdoctor_netns_neighbor_entries{family="inet",netns="pod\\x1b[2J",state="STALE"} 1
+`, "arpdoctor_neighbor_entries", "arpdoctor_netns_neighbor_entries")
+	compare(t, e, `
+# HELP arpdoctor_neighbor_events_total Neighbor-table events from the kernel's netlink stream: mac_changed, flip_flop, failed.
+# TYPE arpdoctor_neighbor_events_total counter
+arpdoctor_neighbor_events_total{event="failed",family="inet",interface="\\xff\\xfe"} 0
+arpdoctor_neighbor_events_total{event="flip_flop",family="inet",interface="\\xff\\xfe"} 0
+arpdoctor_neighbor_events_total{event="mac_changed",family="inet",interface="\\xff\\xfe"} 0
+`, "arpdoctor_neighbor_events_total")
+}
