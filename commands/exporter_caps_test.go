@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"maps"
 	"runtime"
 	"strings"
 	"testing"
@@ -12,13 +13,22 @@ import (
 // withoutCapability runs f on a thread of its own whose effective set
 // lacks the capability bit: what a process without it gets from every
 // operation f tries on that thread. The thread is never handed back: the
-// runtime ends it with the goroutine, capabilities and all.
+// runtime ends it with the goroutine, capabilities and all. Never the
+// main thread, which the runtime cannot end and whose capabilities
+// /proc/self/status shows for the whole process.
 func withoutCapability(t *testing.T, bit uint, f func()) {
 	t.Helper()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		runtime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			// Held here, the main thread runs no other goroutine: the
+			// next one gets a thread that can be ended.
+			defer runtime.UnlockOSThread()
+			withoutCapability(t, bit, f)
+			return
+		}
 		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 		var data [2]unix.CapUserData
 		if err := unix.Capget(&hdr, &data[0]); err != nil {
@@ -42,6 +52,12 @@ func withoutCapability(t *testing.T, bit uint, f func()) {
 // (it only opens sockets, it sends nothing): entering another one would
 // run on a thread that has every capability.
 func TestExporterMissingCapability(t *testing.T) {
+	before := currentPrivileges()
+	t.Cleanup(func() {
+		if after := currentPrivileges(); !maps.Equal(before.caps, after.caps) {
+			t.Errorf("the process's capabilities changed: %v, were %v", after.caps, before.caps)
+		}
+	})
 	for _, tc := range []struct {
 		bit  uint
 		args []string

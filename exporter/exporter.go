@@ -346,7 +346,7 @@ func (e *Exporter) checkNetNS() error {
 	defer e.goneMu.Unlock()
 	switch {
 	case err != nil && e.gone == nil:
-		e.log.Error("every collector fails from now on", "err", err)
+		e.log.Error("the network namespace read is unreachable: every collector fails until its name refers to it again", "err", err)
 	case err == nil && e.gone != nil:
 		e.log.Info("the network namespace is reachable by its name again; the collectors read it again", "netns", e.cfg.NetNS)
 	}
