@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/arpdoctor/arpdoctor/capture"
+	"github.com/arpdoctor/arpdoctor/internal/words"
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/arpdoctor/arpdoctor/sysctl"
 	"github.com/prometheus/client_golang/prometheus"
@@ -369,7 +370,7 @@ func (e *Exporter) execute(c collector, s *scrape, gone error, ch chan<- prometh
 	if err != nil {
 		ok = 0
 		if gone == nil {
-			e.log.Error("collector failed", "collector", c.name(), "duration_seconds", d.Seconds(), "err", err)
+			e.log.Error("collector failed", "collector", c.name(), "duration_seconds", d.Seconds(), "err", words.OneLine(err.Error()))
 		}
 	} else {
 		e.log.Debug("collector succeeded", "collector", c.name(), "duration_seconds", d.Seconds())
