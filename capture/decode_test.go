@@ -163,3 +163,33 @@ func FuzzDecoder(f *testing.F) {
 		sameAsOracle(t, ds[i], os[i], data)
 	})
 }
+
+// The decoder against the gopacket-based one, over the packets the
+// filter keeps of a busy server's traffic.
+func BenchmarkDecode(b *testing.B) {
+	var kept [][]byte
+	var f Filter
+	for _, p := range benchPackets(b) {
+		if f.Match(LinkTypeEthernet, p) {
+			kept = append(kept, p)
+		}
+	}
+	d, o := decoders(b, LinkTypeEthernet)
+	var e event
+	b.Run("own", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			d.decode(kept[i%len(kept)], 0, &e)
+			i++
+		}
+	})
+	b.Run("gopacket", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			o.decode(kept[i%len(kept)], 0, &e)
+			i++
+		}
+	})
+}

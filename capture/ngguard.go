@@ -39,6 +39,7 @@ type ngGuard struct {
 	blockOff  int64  // where the block in buf starts
 	typ       uint32 // the type of the block in buf
 	buf       []byte
+	head      [12]byte
 	linkTypes []LinkType // interfaces of the current section
 	snap0     uint32     // snap length of the section's first interface, as ngReader sees it
 	// firstLinkType is the link type of the first interface of the file,
@@ -68,7 +69,7 @@ func (g *ngGuard) errorf(format string, args ...any) error {
 func (g *ngGuard) next() error {
 	g.blockOff = g.off
 	g.buf = g.buf[:0]
-	var head [12]byte
+	head := g.head[:]
 	if _, err := io.ReadFull(g.r, head[:8]); err != nil {
 		if err == io.EOF {
 			return io.EOF

@@ -9,8 +9,8 @@ import (
 )
 
 // ngReader reads the packets of a pcapng file from the blocks ngGuard
-// passes on, as pcapgo's NgReader (default options) read them, its errors
-// worded alike: the packets of the link type of the file's first
+// passes on, as pcapgo's NgReader (default options) read them, failing
+// where it failed: the packets of the link type of the file's first
 // interface, of every section; interfaces of other link types are
 // skipped. It does not link pcapgo, whose link-type tables cost every
 // command start-up time and memory.
@@ -76,7 +76,7 @@ func (r *ngReader) options(from int, f func(code uint16, value []byte)) error {
 		p += 4
 		if code == ngOptionEnd {
 			if n != 0 {
-				return r.errorf("End of Options must be zero length")
+				return r.errorf("end of options of %d bytes, not 0", n)
 			}
 			return nil
 		}
@@ -100,7 +100,7 @@ func (r *ngReader) sectionHeader() error {
 	b, order := r.g.buf, r.g.order
 	r.ifaces = r.ifaces[:0]
 	if order.Uint16(b[12:14]) != 1 || order.Uint16(b[14:16]) != 0 {
-		return r.errorf("Unknown pcapng Version in Section Header")
+		return r.errorf("unknown pcapng version %d.%d in the section header", order.Uint16(b[12:14]), order.Uint16(b[14:16]))
 	}
 	if err := r.options(24, func(uint16, []byte) {}); err != nil {
 		return err
@@ -126,7 +126,7 @@ func (r *ngReader) sectionHeader() error {
 			// block, of this section or a later one, ends the file
 			// with the error below.
 		case ngObsoletePacket, ngEnhancedPacket, ngSimplePacket, ngInterfaceStats:
-			return r.errorf("A section must have an interface before a packet block")
+			return r.errorf("a packet block before any interface description")
 		}
 		// Any other block is skipped: a section header here too, but
 		// for its byte order.
@@ -189,7 +189,7 @@ func (r *ngReader) read() ([]byte, gopacket.CaptureInfo, error) {
 				ci.InterfaceIndex = int(order.Uint16(b[8:10]))
 			}
 			if ci.InterfaceIndex >= len(r.ifaces) {
-				return nil, ci, r.errorf("Interface id %d not present in section (have only %d interfaces)", ci.InterfaceIndex, len(r.ifaces))
+				return nil, ci, r.errorf("packet of interface %d, but the section describes %d", ci.InterfaceIndex, len(r.ifaces))
 			}
 			ts := uint64(order.Uint32(b[12:16]))<<32 | uint64(order.Uint32(b[16:20]))
 			ci.Timestamp = r.ifaces[ci.InterfaceIndex].time(ts)
@@ -200,7 +200,7 @@ func (r *ngReader) read() ([]byte, gopacket.CaptureInfo, error) {
 			ci.Length = int(order.Uint32(b[8:12]))
 			ci.CaptureLength = ci.Length
 			if len(r.ifaces) == 0 {
-				return nil, ci, r.errorf("At least one Interface is needed for a packet")
+				return nil, ci, r.errorf("packet before any interface description")
 			}
 			if s := r.ifaces[0].snaplen; s != 0 && uint32(ci.CaptureLength) > s {
 				ci.CaptureLength = int(s)
@@ -235,7 +235,7 @@ func (r *ngReader) read() ([]byte, gopacket.CaptureInfo, error) {
 // with it.
 func (r *ngReader) interfaceStatistics() error {
 	if i := r.g.order.Uint32(r.g.buf[8:12]); i >= uint32(len(r.ifaces)) {
-		return r.errorf("Interface id %d not present in section (have only %d interfaces)", int(i), len(r.ifaces))
+		return r.errorf("statistics of interface %d, but the section describes %d", i, len(r.ifaces))
 	}
 	return r.options(20, func(uint16, []byte) {})
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // pcapReader reads the records of a classic pcap file. It reads them as
-// pcapgo's Reader did, errors worded alike, without linking the package
+// pcapgo's Reader did, failing where it failed, without linking the package
 // (its link-type tables cost every command start-up time and memory).
 type pcapReader struct {
 	r     *bufio.Reader
@@ -19,8 +19,7 @@ type pcapReader struct {
 	// nanoFactor turns the fraction of a second into nanoseconds: 1000
 	// for microsecond files, 1 for nanosecond ones.
 	nanoFactor uint32
-	head       [pcapRecordHeadLen]byte
-	buf        []byte
+	buf        []byte // for a packet larger than r's buffer
 }
 
 // newPcapReader reads the file header from r, whose first bytes were
@@ -35,22 +34,23 @@ func newPcapReader(r *bufio.Reader, order binary.ByteOrder) (*pcapReader, error)
 		p.nanoFactor = 1
 	}
 	if v := order.Uint16(h[4:6]); v != 2 {
-		return nil, fmt.Errorf("Unknown major version %d", v)
+		return nil, fmt.Errorf("unknown major version %d", v)
 	}
 	if v := order.Uint16(h[6:8]); v != 4 {
-		return nil, fmt.Errorf("Unknown minor version %d", v)
+		return nil, fmt.Errorf("unknown minor version %d", v)
 	}
 	return p, nil
 }
 
 // read returns the next packet, valid until the next call. A record
 // header cut short ends with io.ErrUnexpectedEOF, data cut short with
-// io.EOF or io.ErrUnexpectedEOF and ci.CaptureLength set.
+// io.EOF or io.ErrUnexpectedEOF and ci.CaptureLength set, as io.ReadFull
+// would end them.
 func (p *pcapReader) read() (data []byte, ci gopacket.CaptureInfo, err error) {
-	if _, err = io.ReadFull(p.r, p.head[:]); err != nil {
+	h, err := p.next(pcapRecordHeadLen)
+	if err != nil {
 		return nil, ci, err
 	}
-	h := p.head[:]
 	// The fraction is scaled in 32 bits, as pcapgo did: a bogus
 	// microsecond count wraps rather than overflowing into seconds.
 	ci.Timestamp = time.Unix(int64(p.order.Uint32(h[0:4])), int64(p.order.Uint32(h[4:8])*p.nanoFactor)).UTC()
@@ -64,10 +64,27 @@ func (p *pcapReader) read() (data []byte, ci gopacket.CaptureInfo, err error) {
 	if ci.CaptureLength > ci.Length {
 		return nil, ci, fmt.Errorf("capture length exceeds original packet length: %d > %d", ci.CaptureLength, ci.Length)
 	}
-	if cap(p.buf) < ci.CaptureLength {
-		p.buf = make([]byte, max(ci.CaptureLength, 64<<10))
-	}
-	data = p.buf[:ci.CaptureLength]
-	_, err = io.ReadFull(p.r, data)
+	data, err = p.next(ci.CaptureLength)
 	return data, ci, err
+}
+
+// next returns the next n bytes: in the reader's buffer when they fit,
+// which they do unless it is smaller than Snaplen.
+func (p *pcapReader) next(n int) ([]byte, error) {
+	if n > p.r.Size() {
+		if cap(p.buf) < n {
+			p.buf = make([]byte, n)
+		}
+		_, err := io.ReadFull(p.r, p.buf[:n])
+		return p.buf[:n], err
+	}
+	b, err := p.r.Peek(n)
+	if len(b) < n {
+		if err == io.EOF && len(b) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	p.r.Discard(n)
+	return b, nil
 }

@@ -6,6 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
 )
 
 // sameReadAsOracle reads data with FileSource and with pcapgo's readers:
@@ -131,4 +135,69 @@ func FuzzReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sameReadAsOracle(t, "fuzz.pcap", data)
 	})
+}
+
+// The readers against pcapgo's, over a busy server's traffic, as pcap and
+// as pcapng.
+func BenchmarkRead(b *testing.B) {
+	var pcap bytes.Buffer
+	if err := benchCapture(&pcap, 100_000, busyServer); err != nil {
+		b.Fatal(err)
+	}
+	src, err := NewFileSource("bench", bytes.NewReader(pcap.Bytes()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ng bytes.Buffer
+	nw, err := pcapgo.NewNgWriter(&ng, layers.LinkTypeEthernet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for {
+		data, ci, err := src.ReadPacketData()
+		if err != nil {
+			break
+		}
+		if err := nw.WritePacket(ci, data); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := nw.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	files := map[string][]byte{"pcap": pcap.Bytes(), "pcapng": ng.Bytes()}
+	for _, format := range []string{"pcap", "pcapng"} {
+		file := files[format]
+		read := func(b *testing.B, open func() (interface {
+			ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+		}, error)) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(file)))
+			for b.Loop() {
+				s, err := open()
+				if err != nil {
+					b.Fatal(err)
+				}
+				for {
+					if _, _, err := s.ReadPacketData(); err != nil {
+						break
+					}
+				}
+			}
+		}
+		b.Run(format+"/own", func(b *testing.B) {
+			read(b, func() (interface {
+				ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+			}, error) {
+				return NewFileSource("bench", bytes.NewReader(file))
+			})
+		})
+		b.Run(format+"/pcapgo", func(b *testing.B) {
+			read(b, func() (interface {
+				ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+			}, error) {
+				return newOracleFile(file)
+			})
+		})
+	}
 }
