@@ -238,19 +238,22 @@ func (d *decoder) layer(l layer, data []byte, e *event) (payload []byte, next la
 	return nil, layerNone, true
 }
 
-// decodeSLL reads the 16-byte Linux cooked header. An address length
-// that reaches past the packet makes it malformed.
+// decodeSLL reads the 16-byte Linux cooked header. Its address length
+// counts the whole address (20 bytes for InfiniBand), of which at most 8
+// are there: only one of 6 makes a MAC.
 func decodeSLL(data []byte, e *event) ([]byte, layer, bool) {
 	if len(data) < 16 {
 		return nil, layerNone, false
 	}
 	addrType := binary.BigEndian.Uint16(data[2:4])
-	end := binary.BigEndian.Uint16(data[4:6]) + 6 // sixteen bits, as gopacket computed it
-	if end < 6 || int(end) > len(data) {
+	// The address's end in sixteen bits, as gopacket computed it: one
+	// that wraps made it fail.
+	end := binary.BigEndian.Uint16(data[4:6]) + 6
+	if end < 6 {
 		return nil, layerNone, false
 	}
-	if addrType == arpHardwareEthernet {
-		e.srcMAC, e.hasSrcMAC = macFrom(data[6:end])
+	if addrType == arpHardwareEthernet && end == 12 {
+		e.srcMAC, e.hasSrcMAC = macFrom(data[6:12])
 	}
 	return data[16:], afterEtherType(binary.BigEndian.Uint16(data[14:16])), true
 }
@@ -399,10 +402,9 @@ func decodeARP(data []byte, e *event) ([]byte, layer, bool) {
 	}
 	hw, pr := data[4], data[5]
 	// The offsets of the four addresses, in eight bits as gopacket
-	// computed them: sizes whose sum wraps make the packet malformed.
+	// computed them: sizes whose sum wraps made it fail.
 	a, b, c, end := 8+hw, 8+hw+pr, 8+2*hw+pr, 8+2*hw+2*pr
-	if len(data) < int(end) || a < 8 || int(a) > len(data) || b < a || int(b) > len(data) ||
-		c < b || int(c) > len(data) || end < c {
+	if len(data) < int(end) || a < 8 || b < a || c < b || end < c {
 		return nil, layerNone, false
 	}
 	// The hardware type was read into eight bits: its low byte decides.
