@@ -3,6 +3,7 @@ package diagnose
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -269,17 +270,38 @@ func (a *assessment) trace() {
 		a.skip(ch, t.Err, run)
 		return
 	}
+	// A verdict given while the client retried and corrected since says
+	// its last word in the correction; an entry the probes proved right
+	// since leaves only why the old one lived.
+	superseded := map[uint64]bool{}
+	for i := range t.Findings {
+		if fd := &t.Findings[i]; fd.Correction {
+			superseded[fd.Corrects] = true
+		}
+	}
+	provenOK := map[netip.Addr]bool{}
+	if f.Verify != nil {
+		for _, r := range f.Verify.Results {
+			if r.Verdict == neigh.VerdictOK {
+				provenOK[r.Entry.IP] = true
+			}
+		}
+	}
 	seen := map[string]bool{}
 	for i := range t.Findings {
 		fd := &t.Findings[i]
-		if fd.Severity != capture.Problem {
+		if fd.Severity != capture.Problem || superseded[fd.ID] {
 			continue
 		}
 		ch.Verdict = Problem
 		if len(ch.Evidence) < 10 {
 			ch.Evidence = append(ch.Evidence, string(fd.Kind)+": "+fd.Message)
 		}
-		for _, n := range TraceNext(fd, f.NetNS) {
+		next := TraceNext(fd, f.NetNS)
+		if provenOK[fd.Peer()] && len(next) > 0 {
+			next = []Command{In(f.NetNS, "sysctl", "check")}
+		}
+		for _, n := range next {
 			if s := n.String(); !seen[s] {
 				seen[s] = true
 				ch.Next = append(ch.Next, n)

@@ -376,3 +376,39 @@ func TestOneFixForOneEntry(t *testing.T) {
 		t.Errorf("trace (-want +got):\n%s", diff)
 	}
 }
+
+// The trace check's next steps follow the last word on each handshake: a
+// verdict given while the client retried yields to its correction, and an
+// entry the probes proved right since needs no fix, only the settings that
+// let the old one live.
+func TestTraceNextFollowsLastWord(t *testing.T) {
+	client := netip.MustParseAddrPort("192.0.2.50:41000")
+	early := capture.Finding{ID: 1, Kind: capture.SynAckToWrongMAC, Severity: capture.Problem, Outcome: capture.Retrying,
+		Client: client, ClientMAC: "02:00:00:00:50:b2", SynAckTo: []capture.MACCount{{MAC: "02:00:00:00:50:a1", Count: 2}}}
+	late := early
+	late.ID, late.Correction, late.Corrects, late.Outcome, late.KernelCorrected = 2, true, 1, capture.CompletedLate, true
+	trace := func(fs ...capture.Finding) *TraceFacts {
+		return &TraceFacts{Interface: "eth0", Duration: 15 * time.Second, Findings: fs,
+			Summary: &capture.Summary{Handshakes: map[capture.Kind]int{capture.SynAckToWrongMAC: 1}, Problems: 1}}
+	}
+	next := func(f *Facts) []string {
+		for _, ch := range Assess(f).Checks {
+			if ch.Name == CheckTrace {
+				return strs(ch.Next)
+			}
+		}
+		return nil
+	}
+	f := &Facts{NetNS: "srv", Settings: &sysctl.Report{}, Trace: trace(early, late)}
+	if diff := cmp.Diff([]string{"arpdoctor --netns srv sysctl check"}, next(f)); diff != "" {
+		t.Errorf("corrected by the kernel (-want +got):\n%s", diff)
+	}
+	f = &Facts{NetNS: "srv", Settings: &sysctl.Report{}, Trace: trace(early)}
+	if diff := cmp.Diff([]string{"arpdoctor --netns srv verify --fix --ip 192.0.2.50"}, next(f)); diff != "" {
+		t.Errorf("still retrying (-want +got):\n%s", diff)
+	}
+	f.Verify = &VerifyFacts{InUse: 1, Results: []neigh.ProbeResult{{Entry: stale("192.0.2.50", "02:00:00:00:50:b2"), Verdict: neigh.VerdictOK}}}
+	if diff := cmp.Diff([]string{"arpdoctor --netns srv sysctl check"}, next(f)); diff != "" {
+		t.Errorf("proven right since (-want +got):\n%s", diff)
+	}
+}

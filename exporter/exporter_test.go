@@ -449,6 +449,7 @@ arpdoctor_handshake_findings_total{interface="eth1",kind="unanswered_arp_probe"}
 			Next: []diagnose.Command{diagnose.In("blue", "verify", "--fix", "--ip", "192.0.2.50")}},
 		{Time: t0, Source: SourceTrace, Kind: "synack_to_wrong_mac", Severity: "problem", Family: "inet", Interface: "eth0",
 			IP: client.Addr(), MAC: "02:00:00:00:50:b2", OldMAC: "02:00:00:00:50:a1", Message: "SYN-ACK to the wrong MAC, then completed",
+			Correction: true, Corrects: 1,
 			Next: []diagnose.Command{diagnose.In("blue", "verify", "--fix", "--ip", "192.0.2.50")}},
 	}
 	if diff := cmp.Diff(FindingsPage{Total: 3, Findings: want}, e.Findings(), cmpAddrs); diff != "" {

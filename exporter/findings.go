@@ -53,6 +53,16 @@ type Record struct {
 	// Message says what the finding means, in the words verify, trace and
 	// watch use for it.
 	Message string `json:"message"`
+	// ID names a trace finding among those of its interface. A trace
+	// judges a handshake while its client still retries once the packets
+	// prove the entry stale; if the handshake completes afterwards, a
+	// Correction follows that replaces the record whose ID is Corrects,
+	// with the handshake's Outcome (completed_late): one handshake, two
+	// records, counted once.
+	ID         uint64 `json:"id,omitempty"`
+	Correction bool   `json:"correction,omitempty"`
+	Corrects   uint64 `json:"corrects,omitempty"`
+	Outcome    string `json:"outcome,omitempty"`
 	// Next are the arpdoctor commands to run about it, in the namespace
 	// the exporter reads; empty when there is nothing to run.
 	Next []diagnose.Command `json:"next"`
@@ -133,6 +143,12 @@ func (e *Exporter) note(rec Record) {
 	if len(rec.MACs) > 0 {
 		attrs = append(attrs, slog.Any("macs", rec.MACs))
 	}
+	if rec.Correction {
+		attrs = append(attrs, slog.Uint64("corrects", rec.Corrects))
+	}
+	if rec.Outcome != "" {
+		attrs = append(attrs, slog.String("outcome", rec.Outcome))
+	}
 	attrs = append(attrs, slog.String("message", rec.Message))
 	if len(rec.Next) > 0 {
 		// One string, the commands joined by "; ": logfmt would write a
@@ -172,6 +188,7 @@ func traceRecord(netns, ifname string, f *capture.Finding) Record {
 	rec := Record{
 		Time: f.Time, Source: SourceTrace, Kind: string(f.Kind), Severity: string(f.Severity),
 		Interface: ifname, IP: f.Peer(), Message: f.Message, MACs: f.MACs,
+		ID: f.ID, Correction: f.Correction, Corrects: f.Corrects, Outcome: string(f.Outcome),
 		Next: nextOrEmpty(diagnose.TraceNext(f, netns)),
 	}
 	switch {
