@@ -1,10 +1,8 @@
 package capture
 
 import (
+	"encoding/binary"
 	"net/netip"
-
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
 )
 
 // event is what the tracker takes from one packet, copied out of the
@@ -46,53 +44,50 @@ const (
 	eventNA // neighbor advertisement
 )
 
-// decoder decodes the packets of one link type with a DecodingLayerParser
-// into layers allocated once: a tenth of the cost of gopacket.NewPacket.
+// decoder decodes the packets of one link type into events, without
+// allocating. It reads the headers as gopacket's layers did when they
+// decoded them (the tests hold it to that, packet for packet), so that a
+// packet counts as undecodable, ignored or traced as before; only the
+// fields the tracker uses are read.
 type decoder struct {
-	eth   layers.Ethernet
-	dot1q layers.Dot1Q
-	sll   layers.LinuxSLL
-	sll2  linuxSLL2
-	raw   rawIP
-	ip4   layers.IPv4
-	ip6   layers.IPv6
-	tcp   layers.TCP
-	arp   layers.ARP
-	icmp6 layers.ICMPv6
-	ns    layers.ICMPv6NeighborSolicitation
-	na    layers.ICMPv6NeighborAdvertisement
-
-	parser  *gopacket.DecodingLayerParser
-	decoded []gopacket.LayerType
+	first layer
 }
+
+// layer is a header the decoder reads; layerNone ends the decoding
+// without an error, as an unsupported or absent next header does.
+type layer uint8
+
+const (
+	layerNone layer = iota
+	layerEthernet
+	layerDot1Q
+	layerSLL
+	layerSLL2
+	layerRawIP
+	layerIPv4
+	layerIPv6
+	layerTCP
+	layerARP
+	layerICMPv6
+	layerNS
+	layerNA
+)
 
 func newDecoder(lt LinkType) (*decoder, error) {
 	if err := CheckLinkType(lt); err != nil {
 		return nil, err
 	}
-	d := &decoder{decoded: make([]gopacket.LayerType, 0, 8)}
-	var first gopacket.LayerType
+	d := &decoder{}
 	switch framingOf(lt) {
 	case framingEthernet:
-		first = layers.LayerTypeEthernet
+		d.first = layerEthernet
 	case framingSLL:
-		first = layers.LayerTypeLinuxSLL
+		d.first = layerSLL
 	case framingSLL2:
-		first = layerTypeLinuxSLL2
+		d.first = layerSLL2
 	case framingRawIP:
-		first = layerTypeRawIP
+		d.first = layerRawIP
 	}
-	d.parser = gopacket.NewDecodingLayerParser(first)
-	d.parser.SetDecodingLayerContainer(gopacket.DecodingLayerArray(nil))
-	for _, l := range []gopacket.DecodingLayer{
-		&d.eth, &d.dot1q, &d.sll, &d.sll2, &d.raw, &d.ip4, &d.ip6,
-		&d.tcp, &d.arp, &d.icmp6, &d.ns, &d.na,
-	} {
-		d.parser.AddDecodingLayer(l)
-	}
-	// Layers past the ones above (payloads, other protocols) end the
-	// decoding without an error; what was decoded says what the packet is.
-	d.parser.IgnoreUnsupported = true
 	return d, nil
 }
 
@@ -104,47 +99,68 @@ const (
 	decodeFailed                      // malformed or truncated
 )
 
-// decode fills e from data.
+// Protocol numbers the decoder follows, beside the filter's.
+const (
+	etherTypeTEB        = 0x6558 // transparent Ethernet bridging: Ethernet again
+	protoHopByHop       = 0
+	protoIPIP           = 4
+	protoIPv6           = 41
+	protoIPIPOld        = 94
+	ndOptSourceLinkAddr = 1
+	ndOptTargetLinkAddr = 2
+	ip6OptJumbo         = 0xc2
+	arpHardwareEthernet = 1
+)
+
+// afterEtherType is the header an EtherType announces. An EtherType below
+// 0x0600 is an 802.3 length: LLC follows, which the tracker does not read.
+func afterEtherType(et uint16) layer {
+	switch et {
+	case etherTypeIPv4:
+		return layerIPv4
+	case etherTypeIPv6:
+		return layerIPv6
+	case etherTypeARP:
+		return layerARP
+	case etherTypeDot1Q, etherTypeQinQ:
+		return layerDot1Q
+	case etherTypeTEB:
+		return layerEthernet
+	}
+	return layerNone
+}
+
+// afterIP is the header an IP protocol number announces.
+func afterIP(proto uint8) layer {
+	switch proto {
+	case protoIPIP, protoIPIPOld:
+		return layerIPv4
+	case protoIPv6:
+		return layerIPv6
+	case protoTCP:
+		return layerTCP
+	case protoICMPv6:
+		return layerICMPv6
+	}
+	return layerNone
+}
+
+// decode fills e from data. Headers are read one after the other, each
+// from the payload of the one before, until one announces what the
+// tracker does not read or leaves nothing; the last header of a kind
+// (tunnels) is the one whose addresses count.
 func (d *decoder) decode(data []byte, ts int64, e *event) decodeResult {
 	*e = event{ts: ts}
-	err := d.parser.DecodeLayers(data, &d.decoded)
-	for _, t := range d.decoded {
-		switch t {
-		case layers.LayerTypeEthernet:
-			e.srcMAC, e.hasSrcMAC = macFrom(d.eth.SrcMAC)
-			e.dstMAC, e.hasDstMAC = macFrom(d.eth.DstMAC)
-		case layers.LayerTypeLinuxSLL:
-			if d.sll.AddrType == 1 { // ARPHRD_ETHER
-				e.srcMAC, e.hasSrcMAC = macFrom(d.sll.Addr)
-			}
-		case layerTypeLinuxSLL2:
-			e.srcMAC, e.hasSrcMAC = macFrom(d.sll2.Addr)
-		case layers.LayerTypeIPv4:
-			e.src, _ = netip.AddrFromSlice(d.ip4.SrcIP)
-			e.dst, _ = netip.AddrFromSlice(d.ip4.DstIP)
-		case layers.LayerTypeIPv6:
-			e.src, _ = netip.AddrFromSlice(d.ip6.SrcIP)
-			e.dst, _ = netip.AddrFromSlice(d.ip6.DstIP)
-		case layers.LayerTypeTCP:
-			e.what = eventTCP
-			e.srcPort, e.dstPort = uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort)
-			e.seq, e.ack = d.tcp.Seq, d.tcp.Ack
-			e.flags = tcpFlags(&d.tcp)
-		case layers.LayerTypeARP:
-			d.decodeARP(e)
-		case layers.LayerTypeICMPv6NeighborSolicitation:
-			e.what = eventNS
-			e.ndTarget, _ = netip.AddrFromSlice(d.ns.TargetAddress)
-			e.ndLinkAddr, e.hasNDLinkAddr = ndLinkAddr(d.ns.Options, layers.ICMPv6OptSourceAddress)
-		case layers.LayerTypeICMPv6NeighborAdvertisement:
-			e.what = eventNA
-			e.ndTarget, _ = netip.AddrFromSlice(d.na.TargetAddress)
-			e.ndLinkAddr, e.hasNDLinkAddr = ndLinkAddr(d.na.Options, layers.ICMPv6OptTargetAddress)
+	for next := d.first; ; {
+		var ok bool
+		if data, next, ok = d.layer(next, data, e); !ok {
+			return decodeFailed
+		}
+		if next == layerNone || len(data) == 0 {
+			break
 		}
 	}
 	switch {
-	case err != nil:
-		return decodeFailed
 	case e.what == eventNone:
 		return decodeIgnored
 	case e.what != eventARP && !(e.src.IsValid() && e.dst.IsValid()):
@@ -153,43 +169,278 @@ func (d *decoder) decode(data []byte, ts int64, e *event) decodeResult {
 	return decodeOK
 }
 
-// decodeARP takes ARP for IPv4 over Ethernet, the only kind there is on
-// the links traced.
-func (d *decoder) decodeARP(e *event) {
-	a := &d.arp
-	if a.AddrType != layers.LinkTypeEthernet || a.Protocol != layers.EthernetTypeIPv4 ||
-		a.HwAddressSize != 6 || a.ProtAddressSize != 4 {
-		return
+// layer reads one header of kind l from data into e, and returns its
+// payload and what follows; ok is false when the header is malformed or
+// cut short.
+func (d *decoder) layer(l layer, data []byte, e *event) (payload []byte, next layer, ok bool) {
+	switch l {
+	case layerEthernet:
+		if len(data) < 14 {
+			return nil, layerNone, false
+		}
+		copy(e.dstMAC[:], data[0:6])
+		copy(e.srcMAC[:], data[6:12])
+		e.hasDstMAC, e.hasSrcMAC = true, true
+		et := binary.BigEndian.Uint16(data[12:14])
+		if et < 0x0600 {
+			return data[14:], layerNone, true
+		}
+		return data[14:], afterEtherType(et), true
+	case layerDot1Q:
+		if len(data) < 4 {
+			return nil, layerNone, false
+		}
+		return data[4:], afterEtherType(binary.BigEndian.Uint16(data[2:4])), true
+	case layerSLL:
+		return decodeSLL(data, e)
+	case layerSLL2:
+		if len(data) < 20 {
+			return nil, layerNone, false
+		}
+		n := min(int(data[11]), 8)
+		e.srcMAC, e.hasSrcMAC = macFrom(data[12 : 12+n])
+		return data[20:], afterEtherType(binary.BigEndian.Uint16(data[0:2])), true
+	case layerRawIP:
+		if len(data) == 0 {
+			return nil, layerNone, false
+		}
+		switch data[0] >> 4 {
+		case 4:
+			return data, layerIPv4, true
+		case 6:
+			return data, layerIPv6, true
+		}
+		return nil, layerNone, false
+	case layerIPv4:
+		return decodeIPv4(data, e)
+	case layerIPv6:
+		return decodeIPv6(data, e)
+	case layerTCP:
+		return decodeTCP(data, e)
+	case layerARP:
+		return decodeARP(data, e)
+	case layerICMPv6:
+		if len(data) < 4 {
+			return nil, layerNone, false
+		}
+		switch data[0] {
+		case icmpv6NeighborSolicitation:
+			return data[4:], layerNS, true
+		case icmpv6NeighborAdvertisement:
+			return data[4:], layerNA, true
+		}
+		return data[4:], layerNone, true
+	case layerNS:
+		return decodeND(data, e, eventNS, ndOptSourceLinkAddr)
+	case layerNA:
+		return decodeND(data, e, eventNA, ndOptTargetLinkAddr)
 	}
-	e.what = eventARP
-	e.arpOp = a.Operation
-	e.senderMAC, _ = macFrom(a.SourceHwAddress)
-	e.senderIP, _ = netip.AddrFromSlice(a.SourceProtAddress)
-	e.targetIP, _ = netip.AddrFromSlice(a.DstProtAddress)
+	return nil, layerNone, true
 }
 
-func tcpFlags(t *layers.TCP) uint8 {
-	var f uint8
-	if t.FIN {
-		f |= tcpFIN
+// decodeSLL reads the 16-byte Linux cooked header. Its address length
+// counts the whole address (20 bytes for InfiniBand), of which at most 8
+// are there: only one of 6 makes a MAC.
+func decodeSLL(data []byte, e *event) ([]byte, layer, bool) {
+	if len(data) < 16 {
+		return nil, layerNone, false
 	}
-	if t.SYN {
-		f |= tcpSYN
+	addrType := binary.BigEndian.Uint16(data[2:4])
+	// The address's end in sixteen bits, as gopacket computed it: one
+	// that wraps made it fail.
+	end := binary.BigEndian.Uint16(data[4:6]) + 6
+	if end < 6 {
+		return nil, layerNone, false
 	}
-	if t.RST {
-		f |= tcpRST
+	if addrType == arpHardwareEthernet && end == 12 {
+		e.srcMAC, e.hasSrcMAC = macFrom(data[6:12])
 	}
-	if t.ACK {
-		f |= tcpACK
-	}
-	return f
+	return data[16:], afterEtherType(binary.BigEndian.Uint16(data[14:16])), true
 }
 
-func ndLinkAddr(opts layers.ICMPv6Options, typ layers.ICMPv6Opt) (mac, bool) {
-	for _, o := range opts {
-		if o.Type == typ {
-			return macFrom(o.Data)
+func decodeIPv4(data []byte, e *event) ([]byte, layer, bool) {
+	if len(data) < 20 {
+		return nil, layerNone, false
+	}
+	ihl := int(data[0] & 0x0f)
+	length := binary.BigEndian.Uint16(data[2:4])
+	flagsFrag := binary.BigEndian.Uint16(data[6:8])
+	proto := data[9]
+	e.src = netip.AddrFrom4([4]byte(data[12:16]))
+	e.dst = netip.AddrFrom4([4]byte(data[16:20]))
+	if length == 0 {
+		// TCP segmentation offload leaves the length zero: the packet
+		// is as long as what was captured.
+		length = uint16(len(data))
+	}
+	if length < 20 || ihl < 5 || ihl*4 > int(length) {
+		return nil, layerNone, false
+	}
+	if len(data) > int(length) {
+		data = data[:length]
+	} else if ihl*4 > len(data) {
+		return nil, layerNone, false
+	}
+	for opts := data[20 : ihl*4]; len(opts) > 0; {
+		switch opts[0] {
+		case 0: // end of options
+			opts = nil
+		case 1: // no-operation
+			opts = opts[1:]
+		default:
+			if len(opts) < 2 || len(opts) < int(opts[1]) || opts[1] <= 2 {
+				return nil, layerNone, false
+			}
+			opts = opts[opts[1]:]
 		}
 	}
-	return mac{}, false
+	payload := data[ihl*4:]
+	if flagsFrag&0x2000 != 0 || flagsFrag&0x1fff != 0 {
+		return payload, layerNone, true // a fragment
+	}
+	return payload, afterIP(proto), true
+}
+
+// decodeIPv6 reads the fixed header, and a hop-by-hop options header
+// after it as part of it (a jumbogram's length is there).
+func decodeIPv6(data []byte, e *event) ([]byte, layer, bool) {
+	if len(data) < 40 {
+		return nil, layerNone, false
+	}
+	length := int(binary.BigEndian.Uint16(data[4:6]))
+	next := data[6]
+	e.src = netip.AddrFrom16([16]byte(data[8:24]))
+	e.dst = netip.AddrFrom16([16]byte(data[24:40]))
+	payload := data[40:]
+	if next == protoHopByHop {
+		if len(payload) < 2 {
+			return nil, layerNone, false
+		}
+		next = payload[0]
+		hdrLen := int(payload[1])*8 + 8
+		if len(payload) < hdrLen {
+			return nil, layerNone, false
+		}
+		var jumbo []byte
+		haveJumbo := false
+		for off := 2; off < hdrLen; {
+			opt := payload[off:] // an option may run past the header: so it was read
+			if len(opt) < 2 {
+				return nil, layerNone, false
+			}
+			if opt[0] == 0 { // Pad1
+				off++
+				continue
+			}
+			n := int(opt[1]) + 2
+			if len(opt) < n {
+				return nil, layerNone, false
+			}
+			if opt[0] == ip6OptJumbo && !haveJumbo {
+				jumbo, haveJumbo = opt[2:n], true
+			}
+			off += n
+		}
+		if haveJumbo {
+			if len(jumbo) != 4 {
+				return nil, layerNone, false
+			}
+			jl := binary.BigEndian.Uint32(jumbo)
+			if jl <= 0xffff || length != 0 {
+				return nil, layerNone, false
+			}
+			// The payload of a jumbogram starts at the hop-by-hop
+			// header, as gopacket left it.
+			return payload[:min(int(jl), len(payload))], afterIP(next), true
+		}
+		if length == 0 {
+			return nil, layerNone, false
+		}
+		payload = payload[hdrLen:]
+	}
+	if length == 0 {
+		return nil, layerNone, false
+	}
+	return payload[:min(length, len(payload))], afterIP(next), true
+}
+
+func decodeTCP(data []byte, e *event) ([]byte, layer, bool) {
+	if len(data) < 20 {
+		return nil, layerNone, false
+	}
+	off := int(data[12]>>4) * 4
+	if off < 20 || off > len(data) {
+		return nil, layerNone, false
+	}
+	for opts := data[20:off]; len(opts) > 0; {
+		switch opts[0] {
+		case 0: // end of options
+			opts = nil
+		case 1: // no-operation
+			opts = opts[1:]
+		default:
+			if len(opts) < 2 || opts[1] < 2 || int(opts[1]) > len(opts) {
+				return nil, layerNone, false
+			}
+			opts = opts[opts[1]:]
+		}
+	}
+	e.what = eventTCP
+	e.srcPort = binary.BigEndian.Uint16(data[0:2])
+	e.dstPort = binary.BigEndian.Uint16(data[2:4])
+	e.seq = binary.BigEndian.Uint32(data[4:8])
+	e.ack = binary.BigEndian.Uint32(data[8:12])
+	e.flags = data[13] & (tcpFIN | tcpSYN | tcpRST | tcpACK)
+	return nil, layerNone, true
+}
+
+// decodeARP takes ARP for IPv4 over Ethernet, the only kind there is on
+// the links traced; other ARP is well formed but ignored.
+func decodeARP(data []byte, e *event) ([]byte, layer, bool) {
+	if len(data) < 8 {
+		return nil, layerNone, false
+	}
+	hw, pr := data[4], data[5]
+	// The offsets of the four addresses, in eight bits as gopacket
+	// computed them: sizes whose sum wraps made it fail.
+	a, b, c, end := 8+hw, 8+hw+pr, 8+2*hw+pr, 8+2*hw+2*pr
+	if len(data) < int(end) || a < 8 || b < a || c < b || end < c {
+		return nil, layerNone, false
+	}
+	// The hardware type was read into eight bits: its low byte decides.
+	if data[1] != arpHardwareEthernet || binary.BigEndian.Uint16(data[2:4]) != etherTypeIPv4 || hw != 6 || pr != 4 {
+		return nil, layerNone, true
+	}
+	e.what = eventARP
+	e.arpOp = binary.BigEndian.Uint16(data[6:8])
+	copy(e.senderMAC[:], data[8:14])
+	e.senderIP = netip.AddrFrom4([4]byte(data[14:18]))
+	e.targetIP = netip.AddrFrom4([4]byte(data[24:28]))
+	return nil, layerNone, true
+}
+
+// decodeND reads a neighbor solicitation or advertisement (after the
+// ICMPv6 header) and the first link-layer address option of type opt.
+func decodeND(data []byte, e *event, what eventKind, opt byte) ([]byte, layer, bool) {
+	if len(data) < 20 {
+		return nil, layerNone, false
+	}
+	e.what = what
+	e.ndTarget = netip.AddrFrom16([16]byte(data[4:20]))
+	found := false
+	for opts := data[20:]; len(opts) > 0; {
+		if len(opts) < 2 {
+			return nil, layerNone, false
+		}
+		n := int(opts[1]) * 8
+		if n == 0 || len(opts) < n {
+			return nil, layerNone, false
+		}
+		if opts[0] == opt && !found {
+			e.ndLinkAddr, e.hasNDLinkAddr = macFrom(opts[2:n])
+			found = true
+		}
+		opts = opts[n:]
+	}
+	return nil, layerNone, true
 }

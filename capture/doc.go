@@ -7,7 +7,7 @@
 // (OpenLive, no libpcap) or a pcap or pcapng file (OpenFile, NewFileSource).
 // Both run the same path: a Filter keeps what the Tracker needs (in the
 // kernel as a BPF program for live capture, in Go for files), the Tracker
-// decodes it into preallocated layers and follows every handshake, and
+// decodes it in place, without allocating, and follows every handshake, and
 // Run turns the result into Findings and a Summary.
 //
 // The package returns plain values with JSON tags and never prints: the

@@ -100,7 +100,9 @@ type Finding struct {
 	// SeenIn lists every capture that saw the handshake, when several
 	// captures were matched.
 	SeenIn []string `json:"seen_in,omitempty"`
-	// Time is the first packet of the evidence, End the last.
+	// Time is the first packet of the evidence, End the last: for a
+	// handshake, the earliest and the latest time stamp of its packets,
+	// should the capture's clock have gone back in between.
 	Time time.Time `json:"time"`
 	End  time.Time `json:"end,omitzero"`
 
@@ -127,7 +129,8 @@ type Finding struct {
 	// Outcome says how the handshake ended (see the Outcome constants).
 	Outcome Outcome `json:"outcome,omitempty"`
 	// Duration is from the first SYN to the handshake's last packet: the
-	// final ACK when it completed.
+	// final ACK when it completed. It is End minus Time, never negative:
+	// with time stamps out of order, from the earliest to the latest.
 	Duration Seconds `json:"duration_s,omitempty"`
 	// ViaRouter says why a MAC difference was not taken for a stale
 	// entry: the client's packets come through a router.
@@ -180,6 +183,12 @@ const (
 	TimedOut Outcome = "timed_out"
 	// CaptureEnded: the input ended while the handshake was still open.
 	CaptureEnded Outcome = "capture_ended"
+	// Retrying: the verdict came while the client was still
+	// retransmitting its SYN, because the evidence already sufficed (a
+	// synack_to_wrong_mac whose SYN-ACK went to the wrong MAC again after
+	// the client retried). The handshake gets no other verdict; if it
+	// completes, a correction follows.
+	Retrying Outcome = "retrying"
 )
 
 // Peer is the address a problem is about: the client whose entry is stale

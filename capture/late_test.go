@@ -32,7 +32,7 @@ const (
 // answered with a SYN-ACK to the dead MAC, until the SYN at heal, whose
 // SYN-ACK goes to the new MAC 100ms later and is acknowledged 100ms after
 // that. heal < 0: the entry never heals, the client gives up.
-func healing(t *testing.T, syns []time.Duration, heal int) *wire {
+func healing(t testing.TB, syns []time.Duration, heal int) *wire {
 	w := newWire(t)
 	for i, d := range syns {
 		w.after(d).tcp(newMAC, serverMAC, lateClient, lateServer, 1000, 0, "S", 0)
@@ -42,6 +42,23 @@ func healing(t *testing.T, syns []time.Duration, heal int) *wire {
 			return w
 		}
 		w.after(d+100*us).tcp(serverMAC, oldMAC, lateServer, lateClient, 5000, 1001, "SA", 0)
+	}
+	return w
+}
+
+// retrying writes the same handshake as the client sees it: SYNs at the
+// times given and nothing back, until the SYN at heal, whose SYN-ACK comes
+// 100ms later and is acknowledged 100ms after that. heal < 0: the client
+// gives up.
+func retrying(t *testing.T, syns []time.Duration, heal int) *wire {
+	w := newWire(t)
+	for i, d := range syns {
+		w.after(d).tcp(newMAC, serverMAC, lateClient, lateServer, 1000, 0, "S", 0)
+		if i == heal {
+			w.after(d+100*ms).tcp(serverMAC, newMAC, lateServer, lateClient, 5000, 1001, "SA", 0)
+			w.after(d+200*ms).tcp(newMAC, serverMAC, lateClient, lateServer, 1001, 5001, "A", 0)
+			return w
+		}
 	}
 	return w
 }
@@ -74,38 +91,35 @@ func TestWaits(t *testing.T) {
 }
 
 // Gaps of 1 s, then 2 s and 4 s give no verdict before the handshake
-// completes: one finding, the stale entry, and its late completion.
+// completes: seen from the client, where nothing shows a stale entry, one
+// finding, the late completion.
 func TestNoVerdictWhileTheClientRetransmits(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		syns     []time.Duration
 		heal     int
-		counts   string
 		duration time.Duration
 	}{
-		{"linux", linuxSYNs, 7, "8 SYNs over 11s, 8 SYN-ACKs (7 to 02:00:00:00:50:a1, 1 to 02:00:00:00:50:b2), ACK", 11*s + 200*ms},
-		{"linux before 6.5", oldLinuxSYNs, 4, "5 SYNs over 15s, 5 SYN-ACKs (4 to 02:00:00:00:50:a1, 1 to 02:00:00:00:50:b2), ACK", 15*s + 200*ms},
+		{"linux", linuxSYNs, 7, 11*s + 200*ms},
+		{"linux before 6.5", oldLinuxSYNs, 4, 15*s + 200*ms},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := healing(t, tc.syns, tc.heal).later()
-			found, sum := traceOK(t, RunConfig{}, namedCapture{"server.pcap", w.pcap(LinkTypeEthernet)})
+			w := retrying(t, tc.syns, tc.heal).later()
+			found, sum := traceOK(t, RunConfig{}, namedCapture{"client.pcap", w.pcap(LinkTypeEthernet)})
 			want := []Finding{{
-				Kind: SynAckToWrongMAC, Severity: Problem, ID: 1, Source: "server.pcap",
-				Message: "192.0.2.10 answers 192.0.2.50 at 02:00:00:00:50:a1, but 192.0.2.50 now sends from 02:00:00:00:50:b2: " +
-					"the neighbor entry for 192.0.2.50 is stale; the handshake completed after " + fmtDuration(tc.duration) +
-					", once a SYN-ACK went to 02:00:00:00:50:b2 (192.0.2.50:41000 → 192.0.2.10:6379: " + tc.counts + ")",
-				Time: t0, End: at(tc.duration),
+				Kind: HandshakeOK, Severity: OK, ID: 1, Source: "client.pcap",
+				Message: "192.0.2.50:41000 connected to 192.0.2.10:6379 in " + fmtDuration(tc.duration),
+				Time:    t0, End: at(tc.duration),
 				Client: mustAddrPort(t, lateClient), Server: mustAddrPort(t, lateServer), ClientISN: 1000,
-				ClientMAC: newMAC, ServerMAC: serverMAC,
-				SynAckTo: []MACCount{{MAC: oldMAC, Count: tc.heal}, {MAC: newMAC, Count: 1}},
-				SYNs:     tc.heal + 1, SYNACKs: tc.heal + 1, Acked: true, SetupTime: Seconds(tc.duration),
+				ClientMAC: newMAC, ServerMAC: serverMAC, SynAckTo: []MACCount{{MAC: newMAC, Count: 1}},
+				SYNs: tc.heal + 1, SYNACKs: 1, Acked: true, SetupTime: Seconds(tc.duration),
 				Outcome: CompletedLate, Duration: Seconds(tc.duration),
 			}}
 			if diff := cmp.Diff(want, found, equateAddrs); diff != "" {
 				t.Errorf("findings (-want +got):\n%s", diff)
 			}
-			if sum.Problems != 1 {
-				t.Errorf("problems = %d, want 1", sum.Problems)
+			if sum.Problems != 0 {
+				t.Errorf("problems = %d, want none", sum.Problems)
 			}
 		})
 	}
@@ -114,7 +128,7 @@ func TestNoVerdictWhileTheClientRetransmits(t *testing.T) {
 // A client that gives up gets its verdict once it has: 64 s after its last
 // SYN, not before, and within the handshake timeout.
 func TestVerdictWhenTheClientGivesUp(t *testing.T) {
-	w := healing(t, linuxSYNs, -1)
+	w := retrying(t, linuxSYNs, -1)
 	var found []Finding
 	tr, err := NewTracker(TrackerConfig{Source: "eth0", LinkType: LinkTypeEthernet, Emit: func(f Finding) { found = append(found, f) }})
 	if err != nil {
@@ -132,26 +146,119 @@ func TestVerdictWhenTheClientGivesUp(t *testing.T) {
 		t.Fatalf("verdict before the client gave up: %s", found[0].Message)
 	}
 	tr.Advance(at(last + 66*s))
-	if len(found) != 1 || found[0].Kind != SynAckToWrongMAC || found[0].Outcome != TimedOut || found[0].SYNs != len(linuxSYNs) {
-		t.Fatalf("findings %+v, want one synack_to_wrong_mac of %d SYNs, timed out", found, len(linuxSYNs))
+	if len(found) != 1 || found[0].Kind != SynUnanswered || found[0].Outcome != TimedOut || found[0].SYNs != len(linuxSYNs) {
+		t.Fatalf("findings %+v, want one syn_unanswered of %d SYNs, timed out", found, len(linuxSYNs))
 	}
-	if want := Seconds(last + 100*us); found[0].Duration != want {
+	if want := Seconds(last); found[0].Duration != want {
 		t.Errorf("duration %v, want %v", time.Duration(found[0].Duration), time.Duration(want))
 	}
 }
 
-// A verdict given before the handshake completed (here because the
-// handshake timeout is shorter than the client's backoff) is corrected
-// when it completes: a second finding that names the first, counted once.
+// The server's view of the incident names the stale entry while the
+// client still retries: as soon as the server answers the retransmitted
+// SYN at the dead MAC again, not two minutes later when the client gives
+// up. The handshake gets that one verdict, whatever follows: more SYNs,
+// the client giving up, the end of the capture.
+func TestStaleEntryJudgedWhileTheClientRetries(t *testing.T) {
+	w := healing(t, linuxSYNs, -1)
+	var found []Finding
+	tr, err := NewTracker(TrackerConfig{Source: "eth0", LinkType: LinkTypeEthernet, Emit: func(f Finding) { found = append(found, f) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// SYN, SYN-ACK to the dead MAC, the SYN again, and its SYN-ACK to the
+	// dead MAC again: the fourth packet brings the verdict.
+	for n, p := range w.packets(LinkTypeEthernet) {
+		tr.Packet(p.data, p.ci)
+		if n < 3 && len(found) > 0 {
+			t.Fatalf("verdict after packet %d, before the retransmitted SYN was answered: %s", n+1, found[0].Message)
+		}
+		if n == 3 && len(found) != 1 {
+			t.Fatalf("%d findings after the retransmitted SYN was answered at the dead MAC again, want the verdict", len(found))
+		}
+	}
+	tr.Advance(at(linuxSYNs[len(linuxSYNs)-1] + 66*s))
+	tr.Close()
+	if len(found) != 1 {
+		t.Fatalf("%d findings, want one verdict on one handshake: %+v", len(found), found)
+	}
+	f := found[0]
+	want := "192.0.2.10 answers 192.0.2.50 at 02:00:00:00:50:a1, but 192.0.2.50 now sends from 02:00:00:00:50:b2: " +
+		"the neighbor entry for 192.0.2.50 is stale (192.0.2.50:41000 → 192.0.2.10:6379: 2 SYNs over 1s, " +
+		"2 SYN-ACKs (2 to 02:00:00:00:50:a1), no ACK); judged while 192.0.2.50 was still retransmitting its SYN: " +
+		"an update follows if the handshake completes"
+	if f.Kind != SynAckToWrongMAC || f.Severity != Problem || f.Outcome != Retrying || f.SYNs != 2 || f.Correction || f.Message != want {
+		t.Errorf("verdict %+v, want synack_to_wrong_mac of 2 SYNs, retrying: %q", f, want)
+	}
+
+	// Counted once, by trace's summary as by anything that counts what
+	// Run emits.
+	emitted, sum := traceOK(t, RunConfig{}, namedCapture{"server.pcap", w.later().pcap(LinkTypeEthernet)})
+	if len(emitted) != 1 || sum.Problems != 1 || !cmp.Equal(map[Kind]int{SynAckToWrongMAC: 1}, sum.Handshakes) {
+		t.Errorf("Run: %d findings, %d problems, handshakes %v; want the one verdict", len(emitted), sum.Problems, sum.Handshakes)
+	}
+}
+
+// What the early verdict does not take for a stale entry.
+func TestNoEarlyVerdict(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		write func(w *wire)
+	}{
+		{"no retransmission", func(w *wire) {
+			// The server's own SYN-ACK retransmission: the client may yet ACK.
+			w.synAndSynAck(0, newMAC, oldMAC, lateClient, lateServer, 1000, 5000)
+			w.after(1*s).tcp(serverMAC, oldMAC, lateServer, lateClient, 5000, 1001, "SA", 0)
+		}},
+		{"retransmission not yet answered", func(w *wire) {
+			w.synAndSynAck(0, newMAC, oldMAC, lateClient, lateServer, 1000, 5000)
+			w.after(1*s).tcp(newMAC, serverMAC, lateClient, lateServer, 1000, 0, "S", 0)
+		}},
+		{"answered at the client's MAC after all", func(w *wire) {
+			w.synAndSynAck(0, newMAC, oldMAC, lateClient, lateServer, 1000, 5000)
+			w.synAndSynAck(1*s, newMAC, newMAC, lateClient, lateServer, 1000, 5000)
+			w.synAndSynAck(3*s, newMAC, oldMAC, lateClient, lateServer, 1000, 5000)
+		}},
+		{"a router's MAC", func(w *wire) {
+			for i, c := range []string{"198.51.100.1:40000", "198.51.100.2:40000"} {
+				w.after(time.Duration(i)*ms).tcp(routerMAC, serverMAC, c, lateServer, uint32(i), 0, "S", 0)
+			}
+			w.synAndSynAck(0, routerMAC, oldMAC, "203.0.113.3:40000", lateServer, 1000, 5000)
+			w.synAndSynAck(1*s, routerMAC, oldMAC, "203.0.113.3:40000", lateServer, 1000, 5000)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWire(t)
+			tc.write(w)
+			var found []Finding
+			tr, err := NewTracker(TrackerConfig{Source: "eth0", LinkType: LinkTypeEthernet, Emit: func(f Finding) { found = append(found, f) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range w.packets(LinkTypeEthernet) {
+				tr.Packet(p.data, p.ci)
+			}
+			for _, f := range found {
+				if f.Kind.IsHandshake() {
+					t.Errorf("verdict before the wait ran out: %+v", f)
+				}
+			}
+		})
+	}
+}
+
+// A verdict given before the handshake completed (here as soon as the
+// stale entry was evident, while the client retried) is corrected when it
+// completes: a second finding that names the first, counted once.
 func TestLateCompletionCorrectsTheVerdict(t *testing.T) {
 	w := healing(t, linuxSYNs, 7).later()
-	found, sum := traceOK(t, RunConfig{HandshakeTimeout: 3 * s}, namedCapture{"server.pcap", w.pcap(LinkTypeEthernet)})
+	found, sum := traceOK(t, RunConfig{}, namedCapture{"server.pcap", w.pcap(LinkTypeEthernet)})
 	if len(found) != 2 {
 		t.Fatalf("%d findings, want the verdict and its correction: %+v", len(found), found)
 	}
 	first := found[0]
-	if first.Kind != SynAckToWrongMAC || first.Outcome != TimedOut || first.SYNs != 7 || first.Correction {
-		t.Errorf("first finding %+v, want synack_to_wrong_mac of 7 SYNs, timed out", first)
+	if first.Kind != SynAckToWrongMAC || first.Outcome != Retrying || first.SYNs != 2 || first.Correction {
+		t.Errorf("first finding %+v, want synack_to_wrong_mac of 2 SYNs, retrying", first)
 	}
 	want := Finding{
 		Kind: SynAckToWrongMAC, Severity: Problem, ID: 2, Source: "server.pcap",
@@ -185,7 +292,7 @@ func TestLateCompletionCorrectsTheVerdict(t *testing.T) {
 		}
 	}
 	b, _ = json.Marshal(found[0])
-	if strings.Contains(string(b), `"correction"`) || !strings.Contains(string(b), `"id":1,`) || !strings.Contains(string(b), `"outcome":"timed_out"`) {
+	if strings.Contains(string(b), `"correction"`) || !strings.Contains(string(b), `"id":1,`) || !strings.Contains(string(b), `"outcome":"retrying"`) {
 		t.Errorf("JSON of the first verdict: %s", b)
 	}
 }
@@ -260,7 +367,11 @@ func TestKernelCorrected(t *testing.T) {
 	w := healing(t, linuxSYNs, 7).later()
 	healed := KernelEntry{IP: netip.MustParseAddr("192.0.2.50"), MAC: newMAC, State: neigh.Reachable, Interface: "eth0"}
 	host := fakeHost{entries: map[netip.Addr]KernelEntry{healed.IP: healed}}
-	found, _ := traceOK(t, RunConfig{Host: host}, namedCapture{"eth0", w.pcap(LinkTypeEthernet)})
+	emitted, _ := traceOK(t, RunConfig{Host: host}, namedCapture{"eth0", w.pcap(LinkTypeEthernet)})
+	var found []Finding
+	for _, f := range emitted {
+		found = AddFinding(found, f)
+	}
 	if len(found) != 1 || !found[0].KernelCorrected || found[0].Kernel == nil || *found[0].Kernel != healed {
 		t.Fatalf("findings %+v, want one with the kernel's corrected entry", found)
 	}

@@ -1,19 +1,13 @@
 package capture
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
-
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
 )
 
-// LinkType is a pcap link type (LINKTYPE_*). gopacket's layers.LinkType is
-// eight bits wide and cannot hold LINKTYPE_LINUX_SLL2 (276), which is what
-// `tcpdump -i any` writes.
+// LinkType is a pcap link type (LINKTYPE_*), 32 bits wide: it must hold
+// LINKTYPE_LINUX_SLL2 (276), which is what `tcpdump -i any` writes.
 type LinkType uint32
 
 // The link types trace reads.
@@ -78,12 +72,25 @@ func (lt LinkType) String() string {
 	case LinkTypeIPv6:
 		return "IPV6"
 	}
-	if lt <= 0xff {
-		if name := layers.LinkType(lt).String(); !strings.HasPrefix(name, "Unknown") {
-			return fmt.Sprintf("%d (%s)", uint32(lt), name)
-		}
+	if name, ok := otherLinkTypes[lt]; ok {
+		return fmt.Sprintf("%d (%s)", uint32(lt), name)
 	}
 	return strconv.FormatUint(uint64(lt), 10)
+}
+
+// otherLinkTypes names the link types trace does not read that captures
+// commonly have, in the words gopacket used for them, so that the error
+// for such a capture says what it is.
+var otherLinkTypes = map[LinkType]string{
+	0:   "Null",
+	9:   "PPP",
+	10:  "FDDI",
+	105: "802.11",
+	108: "Loop",
+	117: "PFLog",
+	119: "Prism",
+	127: "RadioTap",
+	220: "USB",
 }
 
 // ErrUnsupportedLinkType is wrapped by the error for a capture whose link
@@ -95,69 +102,5 @@ func CheckLinkType(lt LinkType) error {
 	if framingOf(lt) == framingUnsupported {
 		return fmt.Errorf("%w %s: trace reads Ethernet, Linux cooked (SLL, SLL2) and raw IP captures", ErrUnsupportedLinkType, lt)
 	}
-	return nil
-}
-
-// Decoding layers for what gopacket lacks. Their layer types are private
-// numbers: they only ever meet the parser they are given to.
-const (
-	layerTypeLinuxSLL2 gopacket.LayerType = 1_000_276
-	layerTypeRawIP     gopacket.LayerType = 1_000_101
-)
-
-// linuxSLL2 decodes the 20-byte Linux cooked header v2.
-type linuxSLL2 struct {
-	layers.BaseLayer
-	Protocol   layers.EthernetType
-	IfIndex    uint32
-	PacketType layers.LinuxSLLPacketType
-	// Addr is the link-layer source address: the sender's MAC for
-	// packets received, the interface's own for packets sent.
-	Addr []byte
-}
-
-func (s *linuxSLL2) CanDecode() gopacket.LayerClass    { return layerTypeLinuxSLL2 }
-func (s *linuxSLL2) LayerType() gopacket.LayerType     { return layerTypeLinuxSLL2 }
-func (s *linuxSLL2) NextLayerType() gopacket.LayerType { return s.Protocol.LayerType() }
-
-func (s *linuxSLL2) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
-	if len(data) < 20 {
-		df.SetTruncated()
-		return errors.New("Linux SLL2 header truncated")
-	}
-	s.Protocol = layers.EthernetType(binary.BigEndian.Uint16(data[0:2]))
-	s.IfIndex = binary.BigEndian.Uint32(data[4:8])
-	s.PacketType = layers.LinuxSLLPacketType(data[10])
-	n := min(int(data[11]), 8)
-	s.Addr = data[12 : 12+n]
-	s.BaseLayer = layers.BaseLayer{Contents: data[:20], Payload: data[20:]}
-	return nil
-}
-
-// rawIP is the empty link layer of raw IP captures: it only says which
-// IP version follows.
-type rawIP struct {
-	layers.BaseLayer
-	next gopacket.LayerType
-}
-
-func (r *rawIP) CanDecode() gopacket.LayerClass    { return layerTypeRawIP }
-func (r *rawIP) LayerType() gopacket.LayerType     { return layerTypeRawIP }
-func (r *rawIP) NextLayerType() gopacket.LayerType { return r.next }
-
-func (r *rawIP) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
-	if len(data) == 0 {
-		df.SetTruncated()
-		return errors.New("empty raw IP packet")
-	}
-	switch data[0] >> 4 {
-	case 4:
-		r.next = layers.LayerTypeIPv4
-	case 6:
-		r.next = layers.LayerTypeIPv6
-	default:
-		return fmt.Errorf("raw IP packet of version %d", data[0]>>4)
-	}
-	r.BaseLayer = layers.BaseLayer{Payload: data}
 	return nil
 }

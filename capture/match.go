@@ -39,7 +39,30 @@ type matcher struct {
 	// servers lists, per capture, the servers it saw handshakes with: a
 	// capture that saw a server at all would have seen a SYN to it.
 	servers []map[netip.Addr]bool
+	// gone remembers, by the ID a tracker gave it, each verdict that went
+	// out early, and as what, so that a correction that comes after it
+	// (a handshake judged while its client retried, that completed) names
+	// what went out; goneRing bounds them, goneNext the oldest once full.
+	gone     map[uint64]goneVerdict
+	goneRing []uint64
+	goneNext int
 }
+
+// goneVerdict is what went out for a verdict: the finding of its
+// handshake, which is that verdict's own (same ID) or another capture's
+// more telling one.
+type goneVerdict struct {
+	id             uint64
+	kind, severity uint8 // indexes in Kinds and severities
+	rank           uint8
+	seenIn         []string
+}
+
+// maxGoneDiv bounds the verdicts that went out early and are remembered
+// for a correction: MaxHandshakes / maxGoneDiv of them, some 70 bytes
+// each. A correction that comes later still is dropped: the verdict that
+// went out stands, counted once.
+const maxGoneDiv = 4
 
 // matchChain is every held occurrence of one handshake key, oldest first.
 type matchChain struct {
@@ -89,7 +112,9 @@ func newMatcher(names []string, maxHandshakes int, emit func(Finding)) *matcher 
 		budget: maxHandshakes * matchBytesPerHandshake,
 		emit:   emit,
 		keys:   map[hsKey]*matchChain{},
+		gone:   map[uint64]goneVerdict{},
 	}
+	m.goneRing = make([]uint64, 0, max(1, maxHandshakes/maxGoneDiv))
 	for range names {
 		m.servers = append(m.servers, map[netip.Addr]bool{})
 	}
@@ -101,9 +126,7 @@ func (m *matcher) hold(src int, f Finding) {
 	k := newKey(f.Client.Addr(), f.Client.Port(), f.Server.Addr(), f.Server.Port(), f.ClientISN)
 	if f.Correction {
 		if !m.correct(k, src, f) {
-			// What it corrects went out already: the correction follows
-			// it, and readers replace the one by the other.
-			m.emit(f)
+			m.correctGone(f)
 		}
 		return
 	}
@@ -166,6 +189,43 @@ func (m *matcher) correct(k hsKey, src int, f Finding) bool {
 	return false
 }
 
+// correctGone takes a correction whose verdict went out already: it
+// follows that verdict, and readers replace the one by the other. When
+// what went out was another capture's more telling verdict, that one
+// stands: this capture's change of mind does not undo the other's
+// evidence (a client's capture that saw the handshake complete, say, does
+// not clear the server's stale entry).
+func (m *matcher) correctGone(f Finding) {
+	g, ok := m.gone[f.Corrects]
+	if !ok {
+		return
+	}
+	delete(m.gone, f.Corrects)
+	if g.id != f.Corrects && rank(&f) > int(g.rank) {
+		return
+	}
+	f.Corrects, f.CorrectsKind, f.CorrectsSeverity = g.id, Kinds[g.kind], severities[g.severity]
+	f.SeenIn = g.seenIn
+	m.emit(f)
+}
+
+// remember keeps what went out early for the verdicts of g, within the
+// bound on them: the oldest are forgotten first.
+func (m *matcher) remember(g *matchGroup, out *Finding) {
+	gv := goneVerdict{id: out.ID, kind: kindIndex(out.Kind), severity: severityIndex(out.Severity), rank: uint8(rank(out)), seenIn: out.SeenIn}
+	for i := range g.findings {
+		id := g.findings[i].ID
+		if len(m.goneRing) < cap(m.goneRing) {
+			m.goneRing = append(m.goneRing, id)
+		} else {
+			delete(m.gone, m.goneRing[m.goneNext])
+			m.goneRing[m.goneNext] = id
+			m.goneNext = (m.goneNext + 1) % len(m.goneRing)
+		}
+		m.gone[id] = gv
+	}
+}
+
 // holdOther keeps a neighbor finding, to come out in time order with the
 // handshakes.
 func (m *matcher) holdOther(f Finding) {
@@ -182,7 +242,11 @@ func (m *matcher) bound() {
 		if !g.other && len(g.sources) < len(m.names) {
 			m.early++
 		}
-		m.emit(m.result(g))
+		out := m.result(g)
+		if !g.other {
+			m.remember(g, &out)
+		}
+		m.emit(out)
 	}
 	// Reuse the queue's array once its dead front is half of it.
 	if m.head > 1024 && m.head*2 > len(m.queue) {

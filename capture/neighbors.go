@@ -121,7 +121,7 @@ func (t *Tracker) probe(k probeKey, m mac, hasMAC bool, protocol string, ts int6
 	}
 	p := t.probes.val(i)
 	p.count++
-	p.last = max(p.last, ts)
+	p.first, p.last = min(p.first, ts), max(p.last, ts)
 	p.touched = t.now
 	t.probes.touch(i, 0)
 }

@@ -7,7 +7,7 @@ import (
 	"io"
 )
 
-// pcapng block types that pcapgo's NgReader reads.
+// pcapng block types that ngReader reads.
 const (
 	ngSectionHeader          = 0x0A0D0D0A
 	ngInterface              = 1
@@ -19,55 +19,37 @@ const (
 	ngOptionEnd              = 0
 	ngOptionIfTSResol        = 9
 	ngMaxBlock               = 16 << 20
-	// ngMaxInterfaces bounds the interfaces of one section: NgReader
+	// ngMaxInterfaces bounds the interfaces of one section: ngReader
 	// keeps every description it reads, and real captures have a few.
 	ngMaxInterfaces      = 4096
 	ngBlockOverhead      = 12 // type, length, trailing length
 	ngEnhancedPacketHead = 28 // type, length, interface, timestamp, lengths
 )
 
-// ngGuard sits between a pcapng file and pcapgo's NgReader and passes on
-// only whole blocks that make sense. NgReader trusts lengths it reads: a
-// bogus captured length makes it allocate gigabytes, an overlong option
-// makes it skip the rest of the file without a word, a bogus timestamp
-// resolution makes it divide by zero, and a file that ends inside a block
-// reads as a clean end. Here each block is read whole and checked first,
-// so that such a file ends with an error that says where.
-//
-// It also keeps what NgReader cannot tell: the byte offset of each block,
-// and link types wider than eight bits (gopacket's LinkType is a uint8).
+// ngGuard reads a pcapng file block by block, each whole and checked
+// before ngReader interprets it: a bogus captured length would make it
+// allocate gigabytes, an overlong option skip the rest of the file without
+// a word, a bogus timestamp resolution divide by zero, and a file that
+// ends inside a block must not read as a clean end. Such a file ends with
+// an error that says where.
 type ngGuard struct {
 	r         *bufio.Reader
 	order     binary.ByteOrder
-	off       int64 // where the next block starts
-	blockOff  int64 // where the block being passed on starts
+	off       int64  // where the next block starts
+	blockOff  int64  // where the block in buf starts
+	typ       uint32 // the type of the block in buf
 	buf       []byte
-	pos       int
-	err       error
+	head      [12]byte
 	linkTypes []LinkType // interfaces of the current section
-	snap0     uint32     // snap length of the section's first interface, as NgReader will see it
+	snap0     uint32     // snap length of the section's first interface, as ngReader sees it
 	// firstLinkType is the link type of the first interface of the file,
-	// which NgReader reads (it skips packets of other link types).
+	// whose packets are read (those of other link types are skipped).
 	firstLinkType LinkType
 	haveLinkType  bool
 }
 
 func newNgGuard(r *bufio.Reader) *ngGuard {
 	return &ngGuard{r: r, order: binary.LittleEndian}
-}
-
-func (g *ngGuard) Read(p []byte) (int, error) {
-	for g.pos == len(g.buf) {
-		if g.err != nil {
-			return 0, g.err
-		}
-		if g.err = g.next(); g.err != nil {
-			return 0, g.err
-		}
-	}
-	n := copy(p, g.buf[g.pos:])
-	g.pos += n
-	return n, nil
 }
 
 // ngError is a block that makes no sense, and where it starts.
@@ -83,12 +65,11 @@ func (g *ngGuard) errorf(format string, args ...any) error {
 	return &ngError{offset: g.blockOff, err: fmt.Errorf(format, args...)}
 }
 
-// next reads and checks one block.
+// next reads and checks one block into buf.
 func (g *ngGuard) next() error {
 	g.blockOff = g.off
-	g.pos = 0
 	g.buf = g.buf[:0]
-	var head [12]byte
+	head := g.head[:]
 	if _, err := io.ReadFull(g.r, head[:8]); err != nil {
 		if err == io.EOF {
 			return io.EOF
@@ -133,6 +114,7 @@ func (g *ngGuard) next() error {
 	if trail := g.order.Uint32(g.buf[length-4:]); trail != length {
 		return g.errorf("block of type %#x ends with length %d, not %d", typ, trail, length)
 	}
+	g.typ = typ
 	if err := g.check(typ, g.buf); err != nil {
 		return err
 	}
@@ -140,7 +122,7 @@ func (g *ngGuard) next() error {
 	return nil
 }
 
-// check applies what NgReader needs to be true of each block it reads.
+// check applies what ngReader needs to be true of each block it reads.
 func (g *ngGuard) check(typ uint32, b []byte) error {
 	n := uint32(len(b))
 	body := n - 4 // where options end
@@ -159,8 +141,8 @@ func (g *ngGuard) check(typ uint32, b []byte) error {
 			return g.errorf("more than %d interface descriptions in one section", ngMaxInterfaces)
 		}
 		lt := LinkType(g.order.Uint16(b[8:10]))
-		// NgReader allocates the snap length for a packet buffer; a
-		// larger one than any capture tool writes means "no limit".
+		// A snap length larger than any capture tool writes means "no
+		// limit": ngReader then does not cut simple packets to it.
 		if g.order.Uint32(b[12:16]) > Snaplen {
 			g.order.PutUint32(b[12:16], 0)
 		}
@@ -212,7 +194,7 @@ func (g *ngGuard) check(typ uint32, b []byte) error {
 }
 
 // checkOptions walks the options in b[from:to]: each must fit in the
-// block. NgReader reuses the previous option's value for an empty one, so
+// block. ngReader reuses the previous option's value for an empty one, so
 // an empty or bogus timestamp resolution would divide by zero.
 func (g *ngGuard) checkOptions(b []byte, from, to uint32, iface bool) error {
 	for p := from; p+4 <= to; {

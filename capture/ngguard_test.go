@@ -68,6 +68,11 @@ func TestPcapngGuard(t *testing.T) {
 	shb, idb := ngSHB(), ngIDB(65535, nil)
 	idbEnd := int64(len(shb) + len(idb))
 	manyIDBs := cat(shb, bytes.Repeat(idb, ngMaxInterfaces+1), good)
+	shbV2 := ngSHB()
+	shbV2[12] = 2
+	isb5 := ngBlock(ngInterfaceStats, []byte{5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	idbSLL := ngIDB(65535, nil)
+	idbSLL[8] = byte(LinkTypeLinuxSLL)
 	badTrailer := append([]byte(nil), good...)
 	binary.LittleEndian.PutUint32(badTrailer[len(badTrailer)-4:], 8)
 	for _, tc := range []struct {
@@ -97,6 +102,13 @@ func TestPcapngGuard(t *testing.T) {
 		{"as many interfaces as allowed", cat(shb, bytes.Repeat(idb, ngMaxInterfaces), good), 1, ""},
 		{"length not a multiple of 4", cat(shb, idb, ngBlock(0x99, []byte{1, 2, 3})), 0,
 			"x.pcapng: packet 1 at offset " + itoa(int(idbEnd)) + ": block of type 0x99 has a bad length 15"},
+		{"unknown version", cat(shbV2, idb, good), 0,
+			"x.pcapng: packet 1 at offset 0: unknown pcapng version 2.0 in the section header"},
+		{"statistics of an unknown interface", cat(shb, idb, good, isb5, good), 1,
+			"x.pcapng: packet 2 at offset " + itoa(int(idbEnd)+len(good)) + ": statistics of interface 5, but the section describes 1"},
+		{"section of another link type", cat(shb, idb, good, shb, idbSLL, good), 1,
+			"x.pcapng: packet 2 at offset " + itoa(int(idbEnd)+len(good)+len(shb)+len(idbSLL)) + ": a packet block before any interface description"},
+		{"unknown blocks skipped", cat(shb, ngBlock(0x99, nil), idb, ngBlock(0x98, []byte{1, 2, 3, 4}), good, good), 2, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src, err := NewFileSource("x.pcapng", bytes.NewReader(tc.file))

@@ -47,10 +47,11 @@ func TestTwoCaptures(t *testing.T) {
 			Message: "192.0.2.10 answers 192.0.2.50 at 02:00:00:00:50:a1, but 192.0.2.50 now sends from 02:00:00:00:50:b2: " +
 				"the neighbor entry for 192.0.2.50 is stale " +
 				"(192.0.2.50:41000 → 192.0.2.10:6379: 2 SYNs over 1s, 2 SYN-ACKs (2 to 02:00:00:00:50:a1), no ACK); " +
+				"judged while 192.0.2.50 was still retransmitting its SYN: an update follows if the handshake completes; " +
 				"the SYN-ACK left 192.0.2.10 toward 02:00:00:00:50:a1 and never reached 192.0.2.50 (seen in server.pcap, not in client.pcap)",
 			Time: t0, End: at(1*s + 100*us), Client: c(41000), Server: srv, ClientISN: 1000,
 			ClientMAC: newMAC, ServerMAC: serverMAC, SynAckTo: []MACCount{{MAC: oldMAC, Count: 2}},
-			SYNs: 2, SYNACKs: 2, Lost: "SYN-ACK", ID: 1, Outcome: TimedOut, Duration: Seconds(1*s + 100*us),
+			SYNs: 2, SYNACKs: 2, Lost: "SYN-ACK", ID: 1, Outcome: Retrying, Duration: Seconds(1*s + 100*us),
 		},
 		{
 			Kind: SynAckUnacknowledged, Severity: Problem, Source: "server.pcap", SeenIn: []string{"server.pcap", "client.pcap"},

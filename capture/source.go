@@ -14,7 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/google/gopacket"
-	"github.com/google/gopacket/pcapgo"
 )
 
 // Source is where packets come from: a live interface or a capture file.
@@ -65,16 +64,17 @@ func (e *CorruptError) Error() string {
 
 func (e *CorruptError) Unwrap() error { return e.Err }
 
-// FileSource reads a pcap or pcapng file with pcapgo.
+// FileSource reads a pcap or pcapng file.
 type FileSource struct {
 	name   string
 	closer io.Closer
 	info   os.FileInfo     // of the file read, when it is one
 	ctx    context.Context // stops reading a pipe; nil for none
-	reader gopacket.ZeroCopyPacketDataSource
-	lt     LinkType
-	gzip   bool
-	guard  *ngGuard // pcapng only
+	// read returns the next packet, valid until the next call.
+	read  func() ([]byte, gopacket.CaptureInfo, error)
+	lt    LinkType
+	gzip  bool
+	guard *ngGuard // pcapng only
 	// packets read so far, and where the next pcap record starts.
 	packets int
 	offset  int64
@@ -270,17 +270,17 @@ func newFileSource(name string, br *bufio.Reader, gzipped bool) (*FileSource, er
 		return newFileSource(name, bufio.NewReaderSize(zr, 1<<20), true)
 	case binary.LittleEndian.Uint32(head) == ngSectionHeader:
 		s.guard = newNgGuard(br)
-		ng, err := pcapgo.NewNgReader(bufio.NewReaderSize(s.guard, 64<<10), pcapgo.NgReaderOptions{})
+		ng, err := newNgReader(s.guard)
 		switch {
-		case err == io.EOF:
+		case err == errNoInterface:
 			// A section without interfaces holds no packets.
-			s.reader = emptySource{}
+			s.read = func() ([]byte, gopacket.CaptureInfo, error) { return nil, gopacket.CaptureInfo{}, io.EOF }
 			s.lt = LinkTypeEthernet
 			return s, nil
 		case err != nil:
 			return nil, s.corrupt(err)
 		}
-		s.reader, s.lt = ng, s.guard.firstLinkType
+		s.read, s.lt = ng.read, s.guard.firstLinkType
 	default:
 		var order binary.ByteOrder
 		switch {
@@ -297,15 +297,11 @@ func newFileSource(name string, br *bufio.Reader, gzipped bool) (*FileSource, er
 		}
 		// The link type's top bits carry FCS information (pcap-linktype(7)).
 		s.lt = LinkType(order.Uint32(head[20:24]) & 0x03ffffff)
-		pr, err := pcapgo.NewReader(br)
+		pr, err := newPcapReader(br, order)
 		if err != nil {
 			return nil, &CorruptError{Source: name, Gzip: gzipped, Err: fmt.Errorf("reading the pcap header: %w", err)}
 		}
-		// As libpcap does, take packets longer than the header's snap
-		// length, up to the most any tool writes; beyond that a length
-		// is bogus.
-		pr.SetSnaplen(Snaplen)
-		s.reader = pr
+		s.read = pr.read
 		s.offset = pcapHeaderLen
 	}
 	if err := CheckLinkType(s.lt); err != nil {
@@ -347,13 +343,13 @@ func (s *FileSource) ReadPacketData() (data []byte, ci gopacket.CaptureInfo, err
 			s.err = err
 		}
 	}()
-	data, ci, err = s.reader.ZeroCopyReadPacketData()
+	data, ci, err = s.read()
 	switch {
 	case err != nil && s.ctx != nil && s.ctx.Err() != nil:
 		// Told to stop while waiting for a pipe.
 		return nil, ci, io.EOF
 	case err == io.EOF && s.guard == nil && ci.CaptureLength > 0:
-		// pcapgo reads a record whose data is missing as a clean end.
+		// A record whose data is missing reads as the end of the input.
 		return nil, ci, s.corrupt(io.ErrUnexpectedEOF)
 	case err == io.EOF:
 		return nil, ci, io.EOF
@@ -384,15 +380,4 @@ func (s *FileSource) corrupt(err error) error {
 		e.Err = errors.New("the file ends inside the packet (a capture cut short)")
 	}
 	return e
-}
-
-// emptySource has no packets.
-type emptySource struct{}
-
-func (emptySource) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
-	return nil, gopacket.CaptureInfo{}, io.EOF
-}
-
-func (emptySource) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
-	return nil, gopacket.CaptureInfo{}, io.EOF
 }

@@ -68,7 +68,8 @@ type TrackerConfig struct {
 	// before it gets its verdict, in capture time. Within it, the wait is
 	// derived from the handshake's own SYN retransmissions (see
 	// firstWait), so that no verdict is given while the client is still
-	// retransmitting; probes wait 3 s, or this if shorter.
+	// retransmitting, but for an evident stale entry (see wrongAgain);
+	// probes wait 3 s, or this if shorter.
 	HandshakeTimeout time.Duration
 	// MaxHandshakes bounds the handshakes tracked at once; beyond it the
 	// oldest are evicted and counted.
@@ -104,9 +105,11 @@ type TrackerStats struct {
 // the ARP and NDP traffic that says which MAC owns which IP. It turns what
 // it sees into findings: a verdict for every handshake (when it completes,
 // is reset, or has gone without a packet for as long as its client could
-// still be retransmitting, and at Close), and neighbor findings as they
-// arise. A handshake judged a failure that completes afterwards, while it
-// is still remembered, gets a second finding that corrects the first.
+// still be retransmitting, and at Close; a stale entry as soon as the
+// server answers a retransmitted SYN at the wrong MAC again), and neighbor
+// findings as they arise. A handshake judged a failure that completes
+// afterwards, while it is still remembered, gets a second finding that
+// corrects the first; it never gets two verdicts.
 //
 // Its memory is bounded whatever the input: at most MaxHandshakes
 // handshakes and as many open probes, 65,536 neighbors and 16,384 MACs.
@@ -187,7 +190,12 @@ func (r resetBy) String() string {
 }
 
 type handshake struct {
-	first, last int64 // first SYN and last packet, capture time
+	// first and last are the earliest and the latest time stamp of the
+	// handshake's packets, whatever their order in the capture: what
+	// Wireshark's conversation table spans too. back is the longest step
+	// back in time from a packet to an earlier one of the handshake.
+	first, last int64
+	back        int64
 	lastSYN     int64
 	gap         int64 // the largest gap between two SYNs
 	touched     int64 // tracker clock at the last packet: for timeouts
@@ -207,6 +215,9 @@ type handshake struct {
 
 	clientMAC, serverMAC       mac
 	hasClientMAC, hasServerMAC bool
+	// retried: the client sent its SYN again after a SYN-ACK had gone to
+	// synAckTo[0], so it never got that one (see wrongAgain).
+	retried bool
 	// synAckTo counts the SYN-ACKs by destination MAC; more than two
 	// MACs are counted together in synAckToOther.
 	synAckTo      [2]macCount
@@ -403,12 +414,15 @@ func (t *Tracker) syn(e *event) {
 	if i == none {
 		i = t.newHandshake(k)
 		h := t.hs.val(i)
-		h.first = e.ts
+		h.first, h.last = e.ts, e.ts
 		h.clientMAC, h.hasClientMAC = e.srcMAC, e.hasSrcMAC
 	}
 	h := t.seen(i, e)
 	if h.syns > 0 && e.ts > h.lastSYN {
 		h.gap = max(h.gap, e.ts-h.lastSYN)
+	}
+	if h.syns > 0 && h.synAckTo[0].n > 0 {
+		h.retried = true
 	}
 	h.syns++
 	h.lastSYN = max(h.lastSYN, e.ts)
@@ -435,7 +449,38 @@ func (t *Tracker) synAck(e *event) {
 	}
 	if e.hasDstMAC {
 		h.countSynAckTo(e.dstMAC)
+		if t.isOpen(i) && t.wrongAgain(i, h) {
+			t.verdict(i, judgedEarly, 0, false)
+		}
 	}
+}
+
+// wrongAgain says, as a SYN-ACK is counted, that the handshake already
+// shows a stale entry while its client still retransmits: a SYN-ACK went
+// to a MAC other than the one the SYN came from, the client sent its SYN
+// again (so it never got that SYN-ACK: a client that had would have ACKed
+// it), and this SYN-ACK, which comes after that retransmission, went to the
+// same MAC again (so the server's entry still holds it). Every SYN-ACK so
+// far went to that one MAC, and nothing the tracker knows of (a router's
+// MAC, a client that is not on-link) explains the difference. The verdict
+// it would give when the client gives up, minutes later, is the same;
+// given now, it is corrected if the handshake still completes, as the
+// handshake timeout's verdicts are.
+//
+// A single SYN-ACK to another MAC is not enough: the client may not have
+// retransmitted yet, and a SYN-ACK that arrives after all (a MAC that
+// forwards) completes the handshake within a round trip. The order is the
+// capture's, not its time stamps', so that a clock that went back changes
+// nothing. A capture that holds each packet twice (a mirror port) could
+// show a copy of the first SYN after its SYN-ACK; the verdict is then no
+// less right, only perhaps early, and a completion corrects it.
+func (t *Tracker) wrongAgain(i int32, h *handshake) bool {
+	wrong := h.synAckTo[0]
+	if !h.retried || !h.hasClientMAC || wrong.mac == h.clientMAC || h.synAckTo[1].n > 0 || h.synAckToOther > 0 ||
+		h.acked || h.resetBy != notReset {
+		return false
+	}
+	return t.routerReason(t.hs.key(i).clientAddrPort().Addr(), h.clientMAC, wrong.mac) == ""
 }
 
 func (h *handshake) countSynAckTo(m mac) {
@@ -497,7 +542,8 @@ func (t *Tracker) finalACK(e *event) {
 // seen records a packet of handshake i.
 func (t *Tracker) seen(i int32, e *event) *handshake {
 	h := t.hs.val(i)
-	h.last = max(h.last, e.ts)
+	h.back = max(h.back, h.last-e.ts)
+	h.first, h.last = min(h.first, e.ts), max(h.last, e.ts)
 	h.touched = t.now
 	t.hs.touch(i, t.hs.listOf(i))
 	return h
@@ -520,17 +566,12 @@ func (t *Tracker) newHandshake(k hsKey) int32 {
 	return t.hs.insert(k, firstOpen)
 }
 
-// judge gives handshake i its verdict. A handshake that worked is
+// judge gives handshake i its verdict once its wait ran out, or at the
+// end of the input (atEnd). A handshake that worked is
 // forgotten; the others are remembered for a while as judged, so that a
 // late completion corrects the verdict.
 func (t *Tracker) judge(i int32, atEnd bool) {
-	t.open--
-	k, h := t.hs.key(i), t.hs.val(i)
-	if t.cfg.CountOK && h.acked && (!h.hasClientMAC || !h.synAckWentElsewhere()) {
-		t.stats.OK++
-		t.hs.remove(i)
-		return
-	}
+	h := t.hs.val(i)
 	when := judgedOnTime
 	var idle time.Duration
 	if atEnd {
@@ -538,6 +579,19 @@ func (t *Tracker) judge(i int32, atEnd bool) {
 		if idle <= time.Duration(t.waits[h.wait]) {
 			when = judgedAtEnd
 		}
+	}
+	t.verdict(i, when, idle, atEnd)
+}
+
+// verdict gives open handshake i its verdict, judged when; atEnd: the
+// input has ended.
+func (t *Tracker) verdict(i int32, when judgedWhen, idle time.Duration, atEnd bool) {
+	t.open--
+	k, h := t.hs.key(i), t.hs.val(i)
+	if t.cfg.CountOK && h.acked && (!h.hasClientMAC || !h.synAckWentElsewhere()) {
+		t.stats.OK++
+		t.hs.remove(i)
+		return
 	}
 	f := t.handshakeFinding(k, h, when, idle)
 	id := t.emit(f)

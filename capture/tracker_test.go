@@ -75,7 +75,9 @@ func (w *wire) later() *wire {
 
 // The incident, as the server's capture shows it: the new instance sends
 // SYNs from its MAC, the server answers the dead instance's MAC, again
-// and again. Over IPv4, IPv6 and with a VLAN tag.
+// and again. Over IPv4, IPv6 and with a VLAN tag. The verdict comes once
+// the retransmitted SYN is answered at the dead MAC again, and the SYN
+// after it makes no second finding.
 func TestStaleEntryFromTheServer(t *testing.T) {
 	for _, tc := range []struct {
 		name           string
@@ -87,19 +89,22 @@ func TestStaleEntryFromTheServer(t *testing.T) {
 			name: "ipv4", client: "192.0.2.50:41000", server: "192.0.2.10:6379",
 			want: "192.0.2.10 answers 192.0.2.50 at 02:00:00:00:50:a1, but 192.0.2.50 now sends from 02:00:00:00:50:b2: " +
 				"the neighbor entry for 192.0.2.50 is stale " +
-				"(192.0.2.50:41000 → 192.0.2.10:6379: 3 SYNs over 3s, 3 SYN-ACKs (3 to 02:00:00:00:50:a1), no ACK)",
+				"(192.0.2.50:41000 → 192.0.2.10:6379: 2 SYNs over 1s, 2 SYN-ACKs (2 to 02:00:00:00:50:a1), no ACK); " +
+				"judged while 192.0.2.50 was still retransmitting its SYN: an update follows if the handshake completes",
 		},
 		{
 			name: "ipv6", client: "[2001:db8::50]:41000", server: "[2001:db8::10]:6379",
 			want: "2001:db8::10 answers 2001:db8::50 at 02:00:00:00:50:a1, but 2001:db8::50 now sends from 02:00:00:00:50:b2: " +
 				"the neighbor entry for 2001:db8::50 is stale " +
-				"([2001:db8::50]:41000 → [2001:db8::10]:6379: 3 SYNs over 3s, 3 SYN-ACKs (3 to 02:00:00:00:50:a1), no ACK)",
+				"([2001:db8::50]:41000 → [2001:db8::10]:6379: 2 SYNs over 1s, 2 SYN-ACKs (2 to 02:00:00:00:50:a1), no ACK); " +
+				"judged while 2001:db8::50 was still retransmitting its SYN: an update follows if the handshake completes",
 		},
 		{
 			name: "vlan", vlan: 100, client: "192.0.2.50:41000", server: "192.0.2.10:6379",
 			want: "192.0.2.10 answers 192.0.2.50 at 02:00:00:00:50:a1, but 192.0.2.50 now sends from 02:00:00:00:50:b2: " +
 				"the neighbor entry for 192.0.2.50 is stale " +
-				"(192.0.2.50:41000 → 192.0.2.10:6379: 3 SYNs over 3s, 3 SYN-ACKs (3 to 02:00:00:00:50:a1), no ACK)",
+				"(192.0.2.50:41000 → 192.0.2.10:6379: 2 SYNs over 1s, 2 SYN-ACKs (2 to 02:00:00:00:50:a1), no ACK); " +
+				"judged while 192.0.2.50 was still retransmitting its SYN: an update follows if the handshake completes",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,10 +117,10 @@ func TestStaleEntryFromTheServer(t *testing.T) {
 			found, sum := traceOK(t, RunConfig{}, namedCapture{"server.pcap", w.pcap(LinkTypeEthernet)})
 			want := []Finding{{
 				Kind: SynAckToWrongMAC, Severity: Problem, Message: tc.want, Source: "server.pcap",
-				Time: t0, End: at(3*s + 100*us),
+				Time: t0, End: at(1*s + 100*us),
 				Client: mustAddrPort(t, tc.client), Server: mustAddrPort(t, tc.server), ClientISN: 1000,
-				ClientMAC: newMAC, ServerMAC: serverMAC, SynAckTo: []MACCount{{MAC: oldMAC, Count: 3}},
-				SYNs: 3, SYNACKs: 3, ID: 1, Outcome: TimedOut, Duration: Seconds(3*s + 100*us),
+				ClientMAC: newMAC, ServerMAC: serverMAC, SynAckTo: []MACCount{{MAC: oldMAC, Count: 2}},
+				SYNs: 2, SYNACKs: 2, ID: 1, Outcome: Retrying, Duration: Seconds(1*s + 100*us),
 			}}
 			if diff := cmp.Diff(want, found, equateAddrs); diff != "" {
 				t.Errorf("findings (-want +got):\n%s", diff)
@@ -128,7 +133,8 @@ func TestStaleEntryFromTheServer(t *testing.T) {
 }
 
 // Once the kernel gives up on the stale MAC and resolves anew, a SYN-ACK
-// reaches the client and the handshake completes, late.
+// reaches the client and the handshake completes, late: the verdict given
+// while the client retried is corrected, and the handshake counts once.
 func TestStaleEntryCorrectedLate(t *testing.T) {
 	w := newWire(t)
 	w.synAndSynAck(0, newMAC, oldMAC, "192.0.2.50:41000", "192.0.2.10:6379", 1000, 5000).
@@ -139,6 +145,17 @@ func TestStaleEntryCorrectedLate(t *testing.T) {
 	want := []Finding{{
 		Kind: SynAckToWrongMAC, Severity: Problem, Source: "server.pcap",
 		Message: "192.0.2.10 answers 192.0.2.50 at 02:00:00:00:50:a1, but 192.0.2.50 now sends from 02:00:00:00:50:b2: " +
+			"the neighbor entry for 192.0.2.50 is stale " +
+			"(192.0.2.50:41000 → 192.0.2.10:6379: 2 SYNs over 1s, 2 SYN-ACKs (2 to 02:00:00:00:50:a1), no ACK); " +
+			"judged while 192.0.2.50 was still retransmitting its SYN: an update follows if the handshake completes",
+		Time: t0, End: at(1*s + 100*us),
+		Client: mustAddrPort(t, "192.0.2.50:41000"), Server: mustAddrPort(t, "192.0.2.10:6379"), ClientISN: 1000,
+		ClientMAC: newMAC, ServerMAC: serverMAC, SynAckTo: []MACCount{{MAC: oldMAC, Count: 2}},
+		SYNs: 2, SYNACKs: 2, ID: 1, Outcome: Retrying, Duration: Seconds(1*s + 100*us),
+	}, {
+		Kind: SynAckToWrongMAC, Severity: Problem, Source: "server.pcap",
+		Correction: true, Corrects: 1, CorrectsKind: SynAckToWrongMAC, CorrectsSeverity: Problem,
+		Message: "192.0.2.10 answers 192.0.2.50 at 02:00:00:00:50:a1, but 192.0.2.50 now sends from 02:00:00:00:50:b2: " +
 			"the neighbor entry for 192.0.2.50 is stale; the handshake completed after 3s, once a SYN-ACK went to 02:00:00:00:50:b2 " +
 			"(192.0.2.50:41000 → 192.0.2.10:6379: 3 SYNs over 3s, 3 SYN-ACKs (2 to 02:00:00:00:50:a1, 1 to 02:00:00:00:50:b2), ACK)",
 		Time: t0, End: at(3*s + 200*us),
@@ -146,13 +163,13 @@ func TestStaleEntryCorrectedLate(t *testing.T) {
 		ClientMAC: newMAC, ServerMAC: serverMAC,
 		SynAckTo: []MACCount{{MAC: oldMAC, Count: 2}, {MAC: newMAC, Count: 1}},
 		SYNs:     3, SYNACKs: 3, Acked: true, SetupTime: Seconds(3*s + 200*us),
-		ID: 1, Outcome: CompletedLate, Duration: Seconds(3*s + 200*us),
+		ID: 2, Outcome: CompletedLate, Duration: Seconds(3*s + 200*us),
 	}}
 	if diff := cmp.Diff(want, found, equateAddrs); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
-	if sum.Problems != 1 {
-		t.Errorf("problems = %d, want 1", sum.Problems)
+	if sum.Problems != 1 || !cmp.Equal(map[Kind]int{SynAckToWrongMAC: 1}, sum.Handshakes) {
+		t.Errorf("summary: %d problems, handshakes %v; want the handshake counted once", sum.Problems, sum.Handshakes)
 	}
 }
 

@@ -20,6 +20,9 @@ const (
 	// judgedBefore: it completed after a verdict of failure, which this
 	// one corrects.
 	judgedBefore
+	// judgedEarly: its client still retransmits, but the stale entry is
+	// already evident (see wrongAgain).
+	judgedEarly
 )
 
 // handshakeFinding gives a handshake its verdict; idle is how long after
@@ -46,6 +49,8 @@ func (t *Tracker) handshakeFinding(k hsKey, h *handshake, when judgedWhen, idle 
 		f.Outcome = Completed
 	case h.resetBy != notReset:
 		f.Outcome = ResetOutcome
+	case when == judgedEarly:
+		f.Outcome = Retrying
 	case when == judgedAtEnd:
 		f.Outcome = CaptureEnded
 	default:
@@ -138,6 +143,17 @@ func (t *Tracker) handshakeFinding(k hsKey, h *handshake, when judgedWhen, idle 
 	}
 	if when == judgedAtEnd && f.Kind != HandshakeOK {
 		f.Message += fmt.Sprintf("; the capture ended %s after its last packet", fmtDuration(idle))
+	}
+	if when == judgedEarly {
+		f.Message += fmt.Sprintf("; judged while %s was still retransmitting its SYN: an update follows if the handshake completes", client)
+	}
+	if h.back > 0 {
+		// A capture's clock that steps back (a clock set back while
+		// capturing, files joined out of order) makes the order of the
+		// packets and the order of their times disagree: the times span
+		// the earliest to the latest, as Wireshark's conversations do.
+		f.Message += fmt.Sprintf("; the capture's clock went back %s within this handshake: its times run from its earliest packet to its latest, not in capture order",
+			fmtDuration(time.Duration(h.back)))
 	}
 	return f
 }

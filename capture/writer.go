@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/google/gopacket"
-	"github.com/google/gopacket/pcapgo"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,10 +22,10 @@ const flushEvery = time.Second
 // pcapWriter writes packets as a nanosecond pcap file that tcpdump and
 // Wireshark open.
 type pcapWriter struct {
-	buf *bufio.Writer
-	w   *pcapgo.Writer
-	lt  LinkType
-	tag []byte // scratch for frames that get their VLAN tag back
+	buf  *bufio.Writer
+	lt   LinkType
+	tag  []byte // scratch for frames that get their VLAN tag back
+	head [pcapRecordHeadLen]byte
 	// perPacket flushes after every packet; otherwise the buffer is
 	// flushed when it fills or flushEvery after the last flush.
 	perPacket bool
@@ -35,8 +34,8 @@ type pcapWriter struct {
 }
 
 // newPcapWriter writes the file header at once, so that the file is a
-// capture from the start. It is written here rather than by pcapgo, whose
-// header takes an eight-bit link type.
+// capture from the start. The file is what pcapgo's nanosecond Writer
+// wrote, with the link type in 32 bits.
 func newPcapWriter(w io.Writer, lt LinkType, perPacket bool) (*pcapWriter, error) {
 	buf := bufio.NewWriterSize(w, 256<<10)
 	var h [pcapHeaderLen]byte
@@ -48,7 +47,7 @@ func newPcapWriter(w io.Writer, lt LinkType, perPacket bool) (*pcapWriter, error
 	if _, err := buf.Write(h[:]); err != nil {
 		return nil, fmt.Errorf("writing the pcap header: %w", err)
 	}
-	p := &pcapWriter{buf: buf, w: pcapgo.NewWriterNanos(buf), lt: lt, perPacket: perPacket, now: time.Now}
+	p := &pcapWriter{buf: buf, lt: lt, perPacket: perPacket, now: time.Now}
 	if err := p.flush(); err != nil {
 		return nil, err
 	}
@@ -75,8 +74,21 @@ func (p *pcapWriter) write(data []byte, ci gopacket.CaptureInfo) error {
 	if ci.Length < ci.CaptureLength {
 		ci.Length = ci.CaptureLength
 	}
-	ci.AncillaryData = nil
-	if err := p.w.WritePacket(ci, data); err != nil {
+	// A packet without a time (a pcapng simple packet) is stamped with
+	// the time it is written.
+	t := ci.Timestamp
+	if t.IsZero() {
+		t = p.now()
+	}
+	h := p.head[:]
+	binary.LittleEndian.PutUint32(h[0:4], uint32(t.Unix()))
+	binary.LittleEndian.PutUint32(h[4:8], uint32(t.Nanosecond()))
+	binary.LittleEndian.PutUint32(h[8:12], uint32(ci.CaptureLength))
+	binary.LittleEndian.PutUint32(h[12:16], uint32(ci.Length))
+	if _, err := p.buf.Write(h); err != nil {
+		return fmt.Errorf("writing a packet: %w", err)
+	}
+	if _, err := p.buf.Write(data); err != nil {
 		return fmt.Errorf("writing a packet: %w", err)
 	}
 	if p.perPacket {

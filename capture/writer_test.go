@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
 	"golang.org/x/sys/unix"
 )
 
@@ -235,5 +238,65 @@ func TestOutputFIFOWithoutReader(t *testing.T) {
 	}
 	if b := <-done; string(b) != "pcap" {
 		t.Errorf("the reader got %q", b)
+	}
+}
+
+// The file is byte for byte what pcapgo's nanosecond Writer writes.
+func TestPcapWriterMatchesPcapgo(t *testing.T) {
+	w := newWire(t)
+	w.synAndSynAck(0, newMAC, oldMAC, "192.0.2.50:41000", "192.0.2.10:6379", 1000, 5000)
+	w.after(1*s).arp(arpReply, newMAC, serverMAC, "192.0.2.50", serverMAC, "192.0.2.10")
+	var packets []testPacket
+	for i, p := range w.packets(LinkTypeEthernet) {
+		p.ci.Timestamp = p.ci.Timestamp.Add(time.Duration(i) * 123456789 * time.Nanosecond)
+		p.ci.Length = len(p.data) + i*100
+		packets = append(packets, p)
+	}
+	packets = append(packets,
+		testPacket{ci: gopacket.CaptureInfo{Timestamp: time.Unix(-5, 999999999), CaptureLength: 0}, data: nil},
+		testPacket{ci: gopacket.CaptureInfo{Timestamp: time.Unix(1<<33, 1), CaptureLength: 3, Length: 3}, data: []byte{1, 2, 3}})
+	var got, want bytes.Buffer
+	pw, err := newPcapWriter(&got, LinkTypeEthernet, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := pcapgo.NewWriterNanos(&want)
+	if err := gw.WriteFileHeader(Snaplen, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range packets {
+		if err := pw.write(p.data, p.ci); err != nil {
+			t.Fatal(err)
+		}
+		if err := gw.WritePacket(p.ci, p.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Errorf("wrote\n% x\npcapgo writes\n% x", got.Bytes(), want.Bytes())
+	}
+}
+
+// A packet without a time is written with the time of writing.
+func TestPcapWriterStampsTimelessPackets(t *testing.T) {
+	var file bytes.Buffer
+	pw, err := newPcapWriter(&file, LinkTypeEthernet, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw.now = func() time.Time { return t0 }
+	if err := pw.write([]byte{1, 2}, gopacket.CaptureInfo{CaptureLength: 2, Length: 2}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := pcapgo.NewReader(&file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ci, err := r.ReadPacketData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ci.Timestamp.Equal(t0) {
+		t.Errorf("stamped %v, want %v", ci.Timestamp, t0)
 	}
 }

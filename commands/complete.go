@@ -176,6 +176,9 @@ func completeProfile(cmd *cobra.Command, _ []string, toComplete string) ([]cobra
 
 // completeOutput offers the formats the command declares.
 func completeOutput(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	if cmd.Annotations[noOutputAnnotation] != "" {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
 	formats := []string{"table"}
 	if a := cmd.Annotations[outputsAnnotation]; a != "" {
 		formats = strings.Split(a, ",")

@@ -63,6 +63,7 @@ func TestCompleteValues(t *testing.T) {
 		{[]string{"neigh", "-o", ""}, []string{"table", "wide", "json"}, noFile},
 		{[]string{"trace", "--output", ""}, []string{"table", "json"}, noFile},
 		{[]string{"version", "-o", "j"}, []string{"json"}, noFile},
+		{[]string{"exporter", "-o", ""}, []string{}, noFile},
 		{[]string{"--color", ""}, []string{"auto", "always", "never"}, noFile},
 		{[]string{"neigh", "--color", "a"}, []string{"auto", "always"}, noFile},
 		{[]string{"sysctl", "fix", "--profile", ""}, []string{"cloud", "kubernetes"}, noFile},

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -65,7 +66,9 @@ flip_flop, failed) followed over netlink as they happen.
 Opt-in detectors find the stale entry before users do:
   --trace-interface IF   trace TCP handshakes and ARP/NDP on IF passively,
                          as 'arpdoctor trace -i IF' does, and count its
-                         findings (synack_to_wrong_mac, ...); repeatable
+                         findings (synack_to_wrong_mac, ...); repeatable.
+                         auto is the interface of the default route (IPv4,
+                         else IPv6), chosen at the start and logged
   --verify-interval D    every D, probe the entries in use (REACHABLE,
                          STALE, DELAY, PROBE), at most --verify-max-entries
                          a round, as 'arpdoctor verify' does
@@ -85,9 +88,9 @@ rest are summed into netns="other".`,
 		Example: `  arpdoctor exporter
   arpdoctor exporter --trace-interface eth0 --verify-interval 5m
   arpdoctor --netns blue exporter --web.listen-address 127.0.0.1:9877 --log.format json
-  arpdoctor --all-netns --proc-root /host/proc exporter --trace-interface eth0`,
+  arpdoctor --all-netns --proc-root /host/proc exporter --trace-interface auto`,
 		Args:        cobra.NoArgs,
-		Annotations: allNetNS(map[string]string{}),
+		Annotations: noOutput(allNetNS(map[string]string{}), "serves metrics over HTTP"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.validate(); err != nil {
 				return err
@@ -98,7 +101,7 @@ rest are summed into netns="other".`,
 	f := cmd.Flags()
 	o.Profile = exporter.DefaultProfile
 	f.Var(namedValue{&o.Profile, "PROFILE"}, "profile", "export the rules of this sysctl profile: cloud, kubernetes or none")
-	f.Var(&namedList{p: &o.TraceInterfaces, name: "INTERFACE"}, "trace-interface", "trace handshakes and ARP/NDP passively on this interface (repeatable; needs CAP_NET_RAW)")
+	f.Var(&namedList{p: &o.TraceInterfaces, name: "INTERFACE"}, "trace-interface", "trace handshakes and ARP/NDP passively on this interface, or on the default route's with auto (repeatable; needs CAP_NET_RAW)")
 	f.DurationVar(&o.VerifyInterval, "verify-interval", 0, "probe the entries in use this often (at least 10s; 0 turns it off; needs CAP_NET_RAW)")
 	f.IntVar(&o.VerifyMaxEntries, "verify-max-entries", exporter.DefaultVerifyMaxEntries, "probe at most this many entries a round; a larger table is covered in turn")
 	f.IntVar(&o.MaxInterfaces, "max-interfaces", exporter.DefaultMaxInterfaces, `give this many interfaces series of their own in each metric, the rest interface="other"; 0 for every interface`)
@@ -214,13 +217,98 @@ func (o *exporterOptions) discoverForExporter(ctx context.Context) ([]exporter.N
 	}
 	out := make([]exporter.NetNS, len(targets))
 	for i, t := range targets {
-		out[i] = exporter.NetNS{Label: exporter.NetNSLabel(&t.ns), Open: func() (exporter.NetNSTable, error) { return t.open() }}
+		out[i] = exporter.NetNS{Label: exporter.NetNSLabel(&t.ns), Path: t.ns.Path, Open: func() (exporter.NetNSTable, error) { return t.open() }}
 	}
 	return out, nil
 }
 
+// autoInterface is the --trace-interface value that stands for the
+// interface of the namespace's default route.
+const autoInterface = "auto"
+
+// traceInterfaces resolves --trace-interface auto to the interface of the
+// default route of the namespace read (IPv4, else IPv6), as doctor picks
+// the interface it traces: one DaemonSet then fits nodes whose interface
+// is eth0, ens5 or anything else. chosen is that interface, "" when auto
+// was not asked for.
+func (o *exporterOptions) traceInterfaces() (ifnames []string, chosen string, err error) {
+	if !slices.Contains(o.TraceInterfaces, autoInterface) {
+		return o.TraceInterfaces, "", nil
+	}
+	c, err := o.openNeigh(o.NetNS)
+	if err != nil {
+		return nil, "", err
+	}
+	defer c.Close()
+	chosen, err = c.DefaultRouteInterface()
+	switch {
+	case errors.Is(err, neigh.ErrNoDefaultRoute):
+		return nil, "", flagErrorf("--trace-interface auto: the namespace has no default route; name the interface to trace")
+	case err != nil:
+		return nil, "", fmt.Errorf("--trace-interface auto: %w", err)
+	}
+	for _, ifname := range o.TraceInterfaces {
+		if ifname == autoInterface {
+			ifname = chosen
+		}
+		if !slices.Contains(ifnames, ifname) {
+			ifnames = append(ifnames, ifname)
+		}
+	}
+	return ifnames, chosen, nil
+}
+
+// exporterPrivilegeHint says how to give the exporter a capability where
+// it runs: the shipped systemd unit and DaemonSet forbid gaining
+// privileges (NoNewPrivileges, allowPrivilegeEscalation: false), which
+// makes the kernel ignore the file capabilities setcap gives.
+func exporterPrivilegeHint(capability string) string {
+	name := strings.TrimPrefix(capability, "CAP_")
+	return fmt.Sprintf("run as root, or grant %s: AmbientCapabilities=%s in the systemd unit, securityContext.capabilities.add: [%s] in Kubernetes, or elsewhere sudo setcap %s+ep $(command -v arpdoctor)",
+		capability, capability, name, strings.ToLower(capability))
+}
+
+// startFlags name the flag that asked for each collector that may fail to
+// start.
+var startFlags = map[string]string{
+	exporter.CollectorHandshake: "--trace-interface",
+	exporter.CollectorVerify:    "--verify-interval",
+	exporter.CollectorNetNS:     "--all-netns",
+}
+
+// exporterStartError words what kept the exporter from starting: the flag
+// that asked for it, and how to grant a missing capability. A bad
+// interface is a usage mistake (the help is named); the rest is trouble
+// all the same, exit 2.
+func exporterStartError(err error) error {
+	var se *exporter.StartError
+	prefix := ""
+	if errors.As(err, &se) {
+		prefix = startFlags[se.Collector] + ": "
+	}
+	if ie := (*neigh.InterfaceError)(nil); errors.As(err, &ie) {
+		return &FlagError{Err: fmt.Errorf("%s%w", prefix, err)}
+	}
+	if pe := (*neigh.PrivilegeError)(nil); errors.As(err, &pe) {
+		// Not wrapped: the hint of every other command, setcap alone,
+		// would follow it.
+		return fmt.Errorf("%s%s: %s", prefix, err, exporterPrivilegeHint(pe.Cap))
+	}
+	if prefix != "" {
+		return fmt.Errorf("%s%w", prefix, err)
+	}
+	return err
+}
+
 func runExporter(ctx context.Context, o *exporterOptions) error {
 	logger := newLogger(o.io.ErrOut, o.level, o.LogFormat)
+	traced, chosen, err := o.traceInterfaces()
+	if err != nil {
+		return exporterStartError(err)
+	}
+	if chosen != "" {
+		logger.Info("tracing the interface of the default route", "trace_interface", "auto", "interface", chosen)
+	}
 	v := Version()
 	maxIf := o.MaxInterfaces
 	if maxIf == 0 {
@@ -237,7 +325,7 @@ func runExporter(ctx context.Context, o *exporterOptions) error {
 		MaxNetNS:         maxNetNS,
 		NetNS:            o.NetNS,
 		Profile:          o.Profile,
-		TraceInterfaces:  o.TraceInterfaces,
+		TraceInterfaces:  traced,
 		VerifyInterval:   o.VerifyInterval,
 		VerifyMaxEntries: o.VerifyMaxEntries,
 		MaxInterfaces:    maxIf,
@@ -245,11 +333,8 @@ func runExporter(ctx context.Context, o *exporterOptions) error {
 		Revision:         v.Commit,
 		Logger:           logger,
 	})
-	if ie := (*neigh.InterfaceError)(nil); errors.As(err, &ie) {
-		return &FlagError{Err: fmt.Errorf("--trace-interface: %w", err)}
-	}
 	if err != nil {
-		return err
+		return exporterStartError(err)
 	}
 	defer e.Close()
 	err = exporter.Serve(ctx, e, exporter.ServeOptions{

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -21,6 +22,8 @@ import (
 	"github.com/arpdoctor/arpdoctor/exporter"
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/arpdoctor/arpdoctor/neigh/neightest"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // exporting is `arpdoctor exporter` running in the test process, serving
@@ -188,9 +191,12 @@ func TestExporterIncident(t *testing.T) {
 	if stale.IP != client || stale.MAC != neightest.NewMAC || stale.OldMAC != neightest.OldMAC || stale.Interface != "eth0" || stale.Source != "trace" {
 		t.Errorf("finding %+v: want ip %s, mac %s (the client's), old_mac %s (cached), interface eth0", *stale, client, neightest.NewMAC, neightest.OldMAC)
 	}
-	// The same, as one log line.
-	if !strings.Contains(ex.errOut.String(), `"kind":"synack_to_wrong_mac","interface":"eth0","ip":"192.0.2.50","mac":"`+neightest.NewMAC+`","old_mac":"`+neightest.OldMAC+`"`) {
-		t.Errorf("no log line for the finding with both MACs:\n%s", ex.errOut)
+	// The same, as one log line: the same facts, the finding's own time
+	// as seen.
+	line := `"kind":"synack_to_wrong_mac","severity":"problem","seen":"` + stale.Time.Format(time.RFC3339Nano) +
+		`","family":"inet","interface":"eth0","ip":"192.0.2.50","mac":"` + neightest.NewMAC + `","old_mac":"` + neightest.OldMAC + `"`
+	if !strings.Contains(ex.errOut.String(), line) {
+		t.Errorf("no log line for the finding with %s:\n%s", line, ex.errOut)
 	}
 
 	// The server's kernel may correct the entry itself (its SYN-ACK
@@ -373,6 +379,89 @@ func TestExporterBasicAuth(t *testing.T) {
 				t.Errorf("GET %s as %q/%q: %d, want %d", path, tc.user, tc.password, resp.StatusCode, tc.want)
 			}
 		}
+	}
+	if code := ex.stop(t); code != ExitOK {
+		t.Errorf("exit code %d after cancel, want 0; log:\n%s", code, ex.errOut)
+	}
+}
+
+// TestExporterNetNSDeleted: after `ip netns del NAME` the exporter still
+// holds the namespace, which nothing else can reach: every collector
+// fails, with one log line that says why, until the name refers to that
+// namespace again.
+func TestExporterNetNSDeleted(t *testing.T) {
+	ns := neightest.NewNamespace(t, "del")
+	ex := startExporter(t, "--netns", ns.Name, "exporter")
+	if v := value(ex.get(t, "/metrics"), `arpdoctor_collector_success{collector="neighbor"}`); v != 1 {
+		t.Fatalf("neighbor collector success %v before the deletion; log:\n%s", v, ex.errOut)
+	}
+
+	path := filepath.Join(neigh.NamedNetNSDir, ns.Name)
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		m := ex.get(t, "/metrics")
+		for _, c := range []string{"neighbor", "table", "settings", "events"} {
+			if v := value(m, `arpdoctor_collector_success{collector="`+c+`"}`); v != 0 {
+				t.Errorf("collector %s: success %v after the deletion, want 0", c, v)
+			}
+		}
+	}
+	msg := "network namespace " + ns.Name + " was deleted: its name no longer refers to the namespace this exporter holds"
+	if n := strings.Count(ex.errOut.String(), msg); n != 1 {
+		t.Errorf("%q logged %d times in three scrapes, want once:\n%s", msg, n, ex.errOut)
+	}
+
+	// The name made anew for the same namespace, as `ip netns attach`
+	// would: the exporter reads it again (and the test's cleanup finds
+	// the name it removes).
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := unix.Mount("/proc/self/fd/"+strconv.Itoa(ns.Fd()), path, "none", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	if v := value(ex.get(t, "/metrics"), `arpdoctor_collector_success{collector="neighbor"}`); v != 1 {
+		t.Errorf("neighbor collector success %v once the name is back, want 1; log:\n%s", v, ex.errOut)
+	}
+	if code := ex.stop(t); code != ExitOK {
+		t.Errorf("exit code %d after cancel, want 0; log:\n%s", code, ex.errOut)
+	}
+}
+
+// TestExporterTraceAutoNS: --trace-interface auto traces the interface of
+// the namespace's default route, and says which in the log; a namespace
+// without one is one line, exit 2.
+func TestExporterTraceAutoNS(t *testing.T) {
+	lab := neightest.NewLab(t)
+	h := lab.AddHost(neightest.HostConfig{Name: "auto", MAC: "02:00:00:00:00:30", Addrs: []string{"192.0.2.30/24"}})
+	code, out, errOut := run(t, false, "--netns", h.Name, "exporter", "--trace-interface", "auto", "--web.listen-address", "127.0.0.1:0")
+	want := "arpdoctor: --trace-interface auto: the namespace has no default route; name the interface to trace (see 'arpdoctor exporter --help')\n"
+	if code != ExitTrouble || errOut != want || out != "" {
+		t.Errorf("without a default route: exit %d, stderr %q, stdout %q; want %d and %q", code, errOut, out, ExitTrouble, want)
+	}
+
+	link, err := h.Netlink.LinkByName("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := net.ParseIP("192.0.2.1")
+	if err := h.Netlink.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: gw}); err != nil {
+		t.Fatal(err)
+	}
+	ex := startExporter(t, "--netns", h.Name, "exporter", "--trace-interface", "auto")
+	if !strings.Contains(ex.errOut.String(), `"trace_interface":"auto","interface":"eth0"`) {
+		t.Errorf("the log does not say auto chose eth0:\n%s", ex.errOut)
+	}
+	m := ex.get(t, "/metrics")
+	if v := value(m, `arpdoctor_handshake_findings_total{interface="eth0",kind="synack_to_wrong_mac"}`); v != 0 {
+		t.Errorf("eth0 is not traced: %v; scrape:\n%s", v, grepArpdoctor(m))
 	}
 	if code := ex.stop(t); code != ExitOK {
 		t.Errorf("exit code %d after cancel, want 0; log:\n%s", code, ex.errOut)

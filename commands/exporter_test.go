@@ -2,6 +2,8 @@ package commands
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -9,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arpdoctor/arpdoctor/exporter"
+	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -99,5 +103,85 @@ func TestExporterAddressInUse(t *testing.T) {
 	msg := errOut.String()
 	if want := "arpdoctor: --web.listen-address " + l.Addr().String() + ": listen tcp"; strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, want) {
 		t.Errorf("stderr %q: want one line starting %q", msg, want)
+	}
+}
+
+// TestExporterTakesNoOutput: the exporter prints no result, so -o, of any
+// format, is a mistake worded as such.
+func TestExporterTakesNoOutput(t *testing.T) {
+	for _, format := range []string{"json", "table"} {
+		ios, _, out, errOut := TestStreams()
+		code := Main(context.Background(), ios, []string{"-o", format, "exporter"})
+		if code != ExitTrouble {
+			t.Errorf("-o %s: exit code %d, want %d", format, code, ExitTrouble)
+		}
+		want := "arpdoctor: exporter serves metrics over HTTP and takes no -o (see 'arpdoctor exporter --help')\n"
+		if got := errOut.String(); got != want || out.Len() != 0 {
+			t.Errorf("-o %s: stderr %q, stdout %q: want %q", format, got, out, want)
+		}
+	}
+}
+
+// TestExporterTraceAuto: --trace-interface auto is the interface of the
+// default route, beside any interface named; without a default route it
+// is one line.
+func TestExporterTraceAuto(t *testing.T) {
+	for _, tc := range []struct {
+		args       []string
+		defaultIf  string
+		defaultErr error
+		want       []string
+		chosen     string
+		err        string
+	}{
+		{args: []string{"eth1"}, want: []string{"eth1"}},
+		{args: []string{"auto"}, defaultIf: "ens5", want: []string{"ens5"}, chosen: "ens5"},
+		{args: []string{"eth1", "auto", "ens5"}, defaultIf: "ens5", want: []string{"eth1", "ens5"}, chosen: "ens5"},
+		{args: []string{"auto"}, defaultErr: neigh.ErrNoDefaultRoute, err: "--trace-interface auto: the namespace has no default route; name the interface to trace"},
+	} {
+		f := &fakeNeigh{defaultIf: tc.defaultIf, defaultErr: tc.defaultErr}
+		o := &exporterOptions{globalOptions: &globalOptions{NetNS: "blue", seams: seams{openNeigh: func(netns string) (neighClient, error) {
+			if netns != "blue" {
+				t.Errorf("auto resolved in %q, want blue", netns)
+			}
+			return f, nil
+		}}}, TraceInterfaces: tc.args}
+		got, chosen, err := o.traceInterfaces()
+		switch {
+		case tc.err != "":
+			var fe *FlagError
+			if err == nil || err.Error() != tc.err || !errors.As(err, &fe) {
+				t.Errorf("%v: error %v, want the usage error %q", tc.args, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("%v: %v", tc.args, err)
+		default:
+			if diff := cmp.Diff(tc.want, got); diff != "" || chosen != tc.chosen {
+				t.Errorf("%v: chose %q, want %q; interfaces (-want +got):\n%s", tc.args, chosen, tc.chosen, diff)
+			}
+		}
+	}
+}
+
+// TestExporterPrivilegeHint: a missing capability names the flag that
+// needs it and how to grant it where the exporter runs (systemd's ambient
+// capabilities, Kubernetes' securityContext), where setcap alone cannot
+// work, on one line.
+func TestExporterPrivilegeHint(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&exporter.StartError{Collector: exporter.CollectorVerify, Err: fmt.Errorf("verifying: %w", &neigh.PrivilegeError{Op: "opening a probe socket", Cap: neigh.CapNetRaw})},
+			"--verify-interval: verifying: opening a probe socket needs CAP_NET_RAW: run as root, or grant CAP_NET_RAW: AmbientCapabilities=CAP_NET_RAW in the systemd unit, securityContext.capabilities.add: [NET_RAW] in Kubernetes, or elsewhere sudo setcap cap_net_raw+ep $(command -v arpdoctor)"},
+		{&exporter.StartError{Collector: exporter.CollectorNetNS, Err: fmt.Errorf("reading every network namespace: %w", &neigh.PrivilegeError{Op: "entering other network namespaces", Cap: neigh.CapSysAdmin})},
+			"--all-netns: reading every network namespace: entering other network namespaces needs CAP_SYS_ADMIN: run as root, or grant CAP_SYS_ADMIN: AmbientCapabilities=CAP_SYS_ADMIN in the systemd unit, securityContext.capabilities.add: [SYS_ADMIN] in Kubernetes, or elsewhere sudo setcap cap_sys_admin+ep $(command -v arpdoctor)"},
+		{&neigh.PrivilegeError{Op: "entering network namespace /run/netns/blue", Cap: neigh.CapSysAdmin},
+			"entering network namespace /run/netns/blue needs CAP_SYS_ADMIN: run as root, or grant CAP_SYS_ADMIN: AmbientCapabilities=CAP_SYS_ADMIN in the systemd unit, securityContext.capabilities.add: [SYS_ADMIN] in Kubernetes, or elsewhere sudo setcap cap_sys_admin+ep $(command -v arpdoctor)"},
+	} {
+		// As Main prints it: withHint must add nothing more.
+		if got := withHint(exporterStartError(tc.err)); got != tc.want {
+			t.Errorf("got  %s\nwant %s", got, tc.want)
+		}
 	}
 }

@@ -3,11 +3,10 @@ package commands
 import (
 	"bufio"
 	"encoding/json"
-	"fmt"
 	"io"
 	"strings"
-	"unicode/utf8"
 
+	"github.com/arpdoctor/arpdoctor/internal/words"
 	"github.com/fatih/color"
 	"github.com/mattn/go-runewidth"
 )
@@ -138,42 +137,9 @@ func paintWord(cell string, color func(string) string) string {
 	return color(word) + cell[len(word):]
 }
 
-// escape makes text from outside safe to print on a terminal: control
-// characters (an interface may be named "x\x1b[2J"), DEL, C1 controls
-// and invalid UTF-8 are written as Go escapes.
-func escape(s string) string {
-	if !strings.ContainsFunc(s, unsafeRune) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && n <= 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\a':
-			b.WriteString(`\a`)
-		case r < 0x80 && unsafeRune(r):
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case unsafeRune(r):
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteString(s[i : i+n])
-		}
-		i += n
-	}
-	return b.String()
-}
-
-// unsafeRune says a rune would act on a terminal rather than show: C0 and
-// C1 controls, DEL, and what is not UTF-8.
-func unsafeRune(r rune) bool {
-	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError
-}
+// escape makes text from outside safe to print on a terminal: see
+// words.Escape.
+func escape(s string) string { return words.Escape(s) }
 
 // wrap breaks a line at blanks to fit width cells, the continuation
 // indented by indent blanks; width 0 (not a terminal) leaves it whole.

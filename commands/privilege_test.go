@@ -44,9 +44,9 @@ func TestSuggestSudo(t *testing.T) {
 		{diagnose.In("", "doctor", "--passive"), unprivileged(), "arpdoctor doctor --passive"},
 		{diagnose.In("", "trace", "-r", "x.pcap"), unprivileged(), "arpdoctor trace -r x.pcap"},
 		{diagnose.In("", "trace", "-i", "eth0"), unprivileged(), "sudo arpdoctor trace -i eth0"},
-		{diagnose.MachineWide("sysctl", "fix"), capsNoRoot, "sudo arpdoctor sysctl fix  # machine-wide: changes the host's settings for every namespace"},
-		{diagnose.MachineWide("sysctl", "fix"), rootNoCaps, "arpdoctor sysctl fix  # machine-wide: changes the host's settings for every namespace"},
-		{diagnose.MachineWide("sysctl", "fix", "--dry-run"), unprivileged(), "arpdoctor sysctl fix --dry-run  # machine-wide: changes the host's settings for every namespace"},
+		{diagnose.MachineWide("sysctl", "fix"), capsNoRoot, "sudo arpdoctor sysctl fix  # on the host: changes the host's settings"},
+		{diagnose.MachineWide("sysctl", "fix"), rootNoCaps, "arpdoctor sysctl fix  # on the host: changes the host's settings"},
+		{diagnose.MachineWide("sysctl", "fix", "--dry-run"), unprivileged(), "arpdoctor sysctl fix --dry-run  # on the host: reads the host's settings"},
 		// Already marked by the diagnosis: kept.
 		{diagnose.Command{Args: []string{"doctor"}, Sudo: true}, allPrivileges(), "sudo arpdoctor doctor"},
 	}
@@ -82,12 +82,12 @@ func TestSudoInReports(t *testing.T) {
 	}
 	want := []string{
 		"  next: arpdoctor sysctl check",
-		"  next: sudo arpdoctor sysctl fix  # machine-wide: changes the host's settings for every namespace",
+		"  next: sudo arpdoctor sysctl fix  # on the host: changes the host's settings",
 		"  next: arpdoctor neigh --state failed,incomplete",
 		"  next: sudo arpdoctor verify --fix --ip 192.0.2.50 -i eth0",
 		"  next: arpdoctor sysctl check",
 		"  run: sudo arpdoctor verify --fix --ip 192.0.2.50 -i eth0",
-		"  run: sudo arpdoctor sysctl fix  # machine-wide: changes the host's settings for every namespace",
+		"  run: sudo arpdoctor sysctl fix  # on the host: changes the host's settings",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("doctor's commands (-want +got):\n%s\n%s", diff, out)

@@ -65,6 +65,15 @@ func allNetNS(a map[string]string) map[string]string {
 
 const outputsAnnotation = "arpdoctor/outputs"
 
+const noOutputAnnotation = "arpdoctor/no-output"
+
+// noOutput marks a command that prints no result at all, saying what it
+// does instead ("serves metrics over HTTP"): -o means nothing to it.
+func noOutput(a map[string]string, instead string) map[string]string {
+	a[noOutputAnnotation] = instead
+	return a
+}
+
 // outputs declares the output formats a command supports; the first is its
 // default.
 func outputs(formats ...string) map[string]string {
@@ -182,6 +191,12 @@ func (g *globalOptions) termWidth() int {
 
 // resolve checks the global flags against the command being run.
 func (g *globalOptions) resolve(cmd *cobra.Command) error {
+	if instead := cmd.Annotations[noOutputAnnotation]; instead != "" {
+		if g.Output != "" {
+			return flagErrorf("%s %s and takes no -o", commandName(cmd), instead)
+		}
+		return g.resolveRest(cmd)
+	}
 	formats := strings.Split(cmd.Annotations[outputsAnnotation], ",")
 	if formats[0] == "" {
 		formats = []string{"table"}
@@ -192,6 +207,11 @@ func (g *globalOptions) resolve(cmd *cobra.Command) error {
 	if !slices.Contains(formats, g.Output) {
 		return flagErrorf("%s does not print -o %s (want %s)", commandName(cmd), g.Output, strings.Join(formats, ", "))
 	}
+	return g.resolveRest(cmd)
+}
+
+// resolveRest checks the global flags other than -o.
+func (g *globalOptions) resolveRest(cmd *cobra.Command) error {
 	// An empty --netns would mean the current namespace: a script whose
 	// variable came out empty must not act on the host.
 	if f := cmd.Flags().Lookup("netns"); f != nil && f.Changed && g.NetNS == "" {

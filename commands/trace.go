@@ -66,11 +66,14 @@ sends the next within twice the last gap), rounded up to 3, 6, 12, 24,
 48... s; never longer than --handshake-timeout. Its default, 65 s, covers
 Linux's default SYN schedule, whose last gap is 32 s: a handshake that
 never completes gets its verdict about 2 minutes after its first SYN, as
-its client gives up. A handshake that completes after a verdict of
-failure (a shorter --handshake-timeout, an unusual client) gets a second
-line that updates the first ("update of the 07:08:09.000
-synack_to_wrong_mac finding: ..."; in JSON "correction":true and
-"corrects":ID), and counts once in the summary.
+its client gives up. A stale entry does not wait: synack_to_wrong_mac
+comes as soon as the client's retransmitted SYN is answered at the same
+wrong MAC again, while the client still retries ("outcome":"retrying").
+A handshake that completes after a verdict of failure (that one, a
+shorter --handshake-timeout, an unusual client) gets a second line that
+updates the first ("update of the 07:08:09.000 synack_to_wrong_mac
+finding: ..."; in JSON "correction":true and "corrects":ID), and counts
+once in the summary.
 
 Live (-i) capture uses an AF_PACKET socket with a kernel filter that lets
 through only SYN, FIN and RST segments, segments without payload, ARP and

@@ -25,10 +25,12 @@ import (
 // (DELAY, then unicast probes of the dead MAC, then a broadcast the new
 // client answers), about 11 s after the first SYN. The new client simply
 // connects and lets its kernel retransmit the SYN; it succeeds, late.
-// trace, live on the server's interface and on its own -w file, names the
-// stale entry with both MACs and the late completion, with the duration
-// tcpdump's own capture of the handshake shows; live, it sees the kernel
-// has corrected the entry and suggests no flush.
+// trace, live on the server's interface, names the stale entry while the
+// client is still retrying: its verdict is out before the client's connect
+// returns. The late completion then updates that verdict, with both MACs
+// and the duration tcpdump's own capture of the handshake shows; live, it
+// sees the kernel has corrected the entry and suggests no flush. Its own
+// -w file tells the same story.
 func TestTraceIncidentHealsLate(t *testing.T) {
 	in := neightest.NewIncident(t)
 	tcpdumpBin := neightest.RequireCommand(t, "tcpdump")
@@ -78,12 +80,26 @@ func TestTraceIncidentHealsLate(t *testing.T) {
 	}
 
 	// A plain connect: the kernel's own SYN retransmissions, and time
-	// enough for them.
+	// enough for them. What trace had written when the connect returned
+	// says whether its verdict came while the client still retried.
 	connectCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	err := in.Connect(connectCtx)
+	outAtConnect := tr.out.String()
 	cancel()
 	if err != nil {
 		t.Fatalf("the new client did not connect within 20s: %v", err)
+	}
+	var early []jsonFindingForTest
+	for _, f := range parseFindings(t, outAtConnect) {
+		if f.Kind.IsHandshake() {
+			early = append(early, f)
+		}
+	}
+	if len(early) == 0 || early[0].Kind != capture.SynAckToWrongMAC || early[0].Outcome != capture.Retrying || early[0].Correction {
+		t.Errorf("live trace: when the client's connect returned, trace had written %+v; want the stale entry, judged while the client retried:\n%s",
+			early, outAtConnect)
+	} else if k := early[0].Kernel; k == nil || k.MAC != neightest.OldMAC {
+		t.Errorf("live trace: kernel entry with the early verdict %+v, want the dead MAC %s", k, neightest.OldMAC)
 	}
 	// The final ACK is on the wire; let both captures take it.
 	time.Sleep(500 * time.Millisecond)
@@ -97,6 +113,7 @@ func TestTraceIncidentHealsLate(t *testing.T) {
 	if code != ExitProblems {
 		t.Errorf("live trace: exit code %d, want %d; stderr %s", code, ExitProblems, tr.errOut)
 	}
+	earlyThenCorrected(t, "live trace", found, tr.out.String())
 	f := lateVerdict(t, "live trace", found, want, tr.out.String())
 	if f != nil {
 		if k := f.Kernel; k == nil || k.MAC != neightest.NewMAC || !f.KernelCorrected {
@@ -110,52 +127,61 @@ func TestTraceIncidentHealsLate(t *testing.T) {
 		}
 	}
 
-	code, stdout, stderr := run(t, false, "trace", "-r", written, "-o", "json")
-	if code != ExitProblems {
-		t.Errorf("trace -r: exit code %d, want %d; stderr %s", code, ExitProblems, stderr)
-	}
-	lateVerdict(t, "trace -r", parseFindings(t, stdout), want, stdout)
-
-	// A handshake timeout shorter than the client's backoff gives the
-	// verdict in a gap between SYNs; the completion corrects it.
-	_, stdout, _ = run(t, false, "trace", "-r", written, "-o", "json", "--handshake-timeout", "3s")
-	var verdicts []jsonFindingForTest
-	for _, f := range parseFindings(t, stdout) {
-		if f.Kind.IsHandshake() {
-			verdicts = append(verdicts, f)
+	// The file, read back, gives the same verdict at the same packet, and
+	// its update; a handshake timeout shorter than the client's backoff
+	// changes nothing, as the verdict came before any wait ran out.
+	for _, args := range [][]string{{"trace", "-r", written, "-o", "json"}, {"trace", "-r", written, "-o", "json", "--handshake-timeout", "3s"}} {
+		what := strings.Join(args, " ")
+		code, stdout, stderr := run(t, false, args...)
+		if code != ExitProblems {
+			t.Errorf("%s: exit code %d, want %d; stderr %s", what, code, ExitProblems, stderr)
 		}
+		found := parseFindings(t, stdout)
+		earlyThenCorrected(t, what, found, stdout)
+		lateVerdict(t, what, found, want, stdout)
 	}
-	if len(verdicts) == 1 {
-		// The kernel healed the entry before the client's backoff left a
-		// gap of 3 s (its timing varies with the machine's load): no
-		// verdict was due before the completion. Corrections are tested
-		// on generated captures; here the one verdict must be the late
-		// completion.
-		t.Logf("no gap of 3s before the completion; one verdict")
-		lateVerdict(t, "trace -r --handshake-timeout 3s", verdicts, want, stdout)
-		return
-	}
-	if len(verdicts) != 2 {
-		t.Fatalf("trace -r --handshake-timeout 3s: %d handshake verdicts, want the verdict and its correction:\n%s", len(verdicts), stdout)
-	}
-	first, fix := verdicts[0], verdicts[1]
-	if first.Kind != capture.SynAckToWrongMAC || first.Outcome != capture.TimedOut || first.Correction ||
-		!fix.Correction || fix.Corrects != first.ID || fix.CorrectsKind != capture.SynAckToWrongMAC {
-		t.Errorf("trace -r --handshake-timeout 3s: %+v then %+v, want a timed-out verdict and its correction", first.Finding, fix.Finding)
-	}
-	lateVerdict(t, "trace -r --handshake-timeout 3s", verdicts[1:], want, stdout)
 }
 
-// lateVerdict checks that the findings hold one verdict on the handshake:
-// the stale entry, with both MACs, completed late within half a second of
-// want; it returns it.
-func lateVerdict(t *testing.T, what string, found []jsonFindingForTest, want time.Duration, out string) *jsonFindingForTest {
+// earlyThenCorrected checks that the findings hold two on the handshake:
+// the stale entry, judged while the client retried, and the correction
+// that its completion brought, with more SYNs than the verdict counted.
+func earlyThenCorrected(t *testing.T, what string, found []jsonFindingForTest, out string) {
 	t.Helper()
 	var verdicts []jsonFindingForTest
 	for _, f := range found {
 		if f.Kind.IsHandshake() {
 			verdicts = append(verdicts, f)
 		}
+	}
+	if len(verdicts) != 2 {
+		t.Errorf("%s: %d handshake findings, want the verdict and its correction:\n%s", what, len(verdicts), out)
+		return
+	}
+	first, fix := verdicts[0], verdicts[1]
+	if first.Kind != capture.SynAckToWrongMAC || first.Outcome != capture.Retrying || first.Correction ||
+		!fix.Correction || fix.Corrects != first.ID || fix.CorrectsKind != capture.SynAckToWrongMAC || fix.SYNs <= first.SYNs {
+		t.Errorf("%s: %+v then %+v, want the verdict while the client retried and its correction", what, first.Finding, fix.Finding)
+	}
+}
+
+// lateVerdict checks that the findings, corrections in the place of what
+// they correct, hold one verdict on the handshake:
+// the stale entry, with both MACs, completed late within half a second of
+// want; it returns it.
+func lateVerdict(t *testing.T, what string, found []jsonFindingForTest, want time.Duration, out string) *jsonFindingForTest {
+	t.Helper()
+	// As a reader of the stream does: a correction takes the place of the
+	// finding it corrects.
+	var verdicts []jsonFindingForTest
+	for _, f := range found {
+		if !f.Kind.IsHandshake() {
+			continue
+		}
+		if i := slices.IndexFunc(verdicts, func(v jsonFindingForTest) bool { return f.Correction && v.ID == f.Corrects }); i >= 0 {
+			verdicts[i] = f
+			continue
+		}
+		verdicts = append(verdicts, f)
 	}
 	if len(verdicts) != 1 {
 		t.Errorf("%s: %d handshake verdicts, want 1:\n%s", what, len(verdicts), out)

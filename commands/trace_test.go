@@ -135,7 +135,8 @@ func TestTraceText(t *testing.T) {
 		t.Errorf("exit code %d, want %d; stderr %q", code, ExitProblems, errOut)
 	}
 	want := clock(0) + " problem synack_to_wrong_mac: 192.0.2.10 answers 192.0.2.50 at 02:00:00:00:50:a1, but 192.0.2.50 now sends from 02:00:00:00:50:b2: " +
-		"the neighbor entry for 192.0.2.50 is stale (192.0.2.50:41000 → 192.0.2.10:6379: 3 SYNs over 3s, 3 SYN-ACKs (3 to 02:00:00:00:50:a1), no ACK)\n" +
+		"the neighbor entry for 192.0.2.50 is stale (192.0.2.50:41000 → 192.0.2.10:6379: 2 SYNs over 1s, 2 SYN-ACKs (2 to 02:00:00:00:50:a1), no ACK); " +
+		"judged while 192.0.2.50 was still retransmitting its SYN: an update follows if the handshake completes\n" +
 		"  next: arpdoctor verify --fix --ip 192.0.2.50\n" +
 		clock(5*time.Second) + " problem unanswered_arp_probe: 192.0.2.10 probed 192.0.2.50 at its cached MAC 02:00:00:00:50:a1 with 3 ARP requests " +
 		"and got no reply: 02:00:00:00:50:a1 is gone, the entry is stale\n" +

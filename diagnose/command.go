@@ -3,6 +3,7 @@ package diagnose
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -17,9 +18,10 @@ type Command struct {
 	Args []string
 	// Sudo says it needs privileges the run that suggested it lacked.
 	Sudo bool
-	// MachineWide says it changes what every namespace of the machine
-	// shares (gc_thresh1/2/3 are one table for all of them): run from a
-	// namespace's diagnosis, it still changes the host.
+	// MachineWide says it runs on the host, whatever namespace was
+	// diagnosed: the settings it reads or changes are the host's
+	// (gc_thresh1/2/3 are one table for every namespace, and the host's
+	// config files set them).
 	MachineWide bool
 }
 
@@ -45,12 +47,27 @@ func (c Command) String() string {
 		b.WriteString(quoteArg(a))
 	}
 	if c.MachineWide {
-		b.WriteString(machineWideComment)
+		if c.changes() {
+			b.WriteString(hostChangeComment)
+		} else {
+			b.WriteString(hostReadComment)
+		}
 	}
 	return b.String()
 }
 
-const machineWideComment = "  # machine-wide: changes the host's settings for every namespace"
+// The comments that mark a MachineWide command, as it changes the host's
+// settings or only reads them.
+const (
+	hostChangeComment = "  # on the host: changes the host's settings"
+	hostReadComment   = "  # on the host: reads the host's settings"
+)
+
+// changes says whether the command changes settings: a fix that is not a
+// dry run.
+func (c Command) changes() bool {
+	return slices.Contains(c.Args, "fix") && !slices.Contains(c.Args, "--dry-run")
+}
 
 // MarshalText writes the command line, so that JSON carries it as a string.
 func (c Command) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
@@ -60,8 +77,10 @@ func (c Command) MarshalText() ([]byte, error) { return []byte(c.String()), nil 
 func (c *Command) UnmarshalText(text []byte) error {
 	s := string(text)
 	var out Command
-	if rest, ok := strings.CutSuffix(s, machineWideComment); ok {
-		s, out.MachineWide = rest, true
+	for _, comment := range []string{hostChangeComment, hostReadComment} {
+		if rest, ok := strings.CutSuffix(s, comment); ok {
+			s, out.MachineWide = rest, true
+		}
 	}
 	if rest, ok := strings.CutPrefix(s, "sudo "); ok {
 		s, out.Sudo = rest, true

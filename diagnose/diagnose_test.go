@@ -53,14 +53,14 @@ func TestDiagnosis(t *testing.T) {
 		{name: "nothing"},
 		{name: "exposed", sys: thresh1, certainty: "exposed",
 			summary: "no wrong entry found now, but gc_thresh1 keeps the kernel from retiring stale entries: a reused IP will break connections",
-			next:    []string{"arpdoctor sysctl fix  # machine-wide: changes the host's settings for every namespace"}},
+			next:    []string{"arpdoctor sysctl fix  # on the host: changes the host's settings"}},
 		{name: "overflow", tables: overflow, sys: thresh1, certainty: "proven",
 			summary: "the neighbor table overflows: the kernel refuses new neighbors, and connections to them fail",
-			next:    []string{"arpdoctor sysctl fix --profile kubernetes  # machine-wide: changes the host's settings for every namespace"}},
+			next:    []string{"arpdoctor sysctl fix --profile kubernetes  # on the host: changes the host's settings"}},
 		{name: "mismatch before dead", probed: []neigh.ProbeResult{dead, mismatch}, sys: thresh1, certainty: "proven",
 			summary: "stale neighbor entry for 192.0.2.50: cached 02:00:00:00:50:a1, owner 02:00:00:00:50:b2; gc_thresh1 keeps the kernel from retiring such entries",
 			next: []string{"arpdoctor --netns blue verify --fix --ip 192.0.2.50 -i eth0",
-				"arpdoctor sysctl fix  # machine-wide: changes the host's settings for every namespace"}},
+				"arpdoctor sysctl fix  # on the host: changes the host's settings"}},
 		{name: "corrected by the probe: no flush", probed: []neigh.ProbeResult{corrected}, certainty: "proven",
 			summary: "stale neighbor entry for 192.0.2.50: cached 02:00:00:00:50:a1, owner 02:00:00:00:50:b2; the probe's answer made the kernel correct it, for now",
 			next:    []string{}},
@@ -199,7 +199,7 @@ func TestCommandString(t *testing.T) {
 		{In("lab", "flush", "-i", "x\x1b[2J"), `arpdoctor --netns lab flush -i $'x\x1b[2J'`},
 		{In("lab", "flush", "-i", "it's\x07"), `arpdoctor --netns lab flush -i $'it\'s\x07'`},
 		{Command{NetNS: "blue", Args: []string{"doctor"}, Sudo: true}, "sudo arpdoctor --netns blue doctor"},
-		{MachineWide("sysctl", "fix"), "arpdoctor sysctl fix  # machine-wide: changes the host's settings for every namespace"},
+		{MachineWide("sysctl", "fix"), "arpdoctor sysctl fix  # on the host: changes the host's settings"},
 	}
 	for _, tt := range tests {
 		if got := tt.c.String(); got != tt.want {

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"slices"
 	"sync"
+
+	"github.com/arpdoctor/arpdoctor/internal/words"
 )
 
 // DefaultMaxInterfaces is how many interfaces keep series of their own in
@@ -67,3 +69,12 @@ func (b *interfaceBudget) label(ifname string) string {
 	b.seen[ifname] = true
 	return ifname
 }
+
+// labelValue is a name from outside (an interface's, a namespace's) as a
+// label value. Linux takes any bytes but '/' and NUL in an interface name
+// (and /run/netns any in a namespace's), where a label value must be
+// UTF-8: client_golang panics on anything else. Invalid bytes and control
+// characters are written as Go escapes, as arpdoctor prints such names
+// everywhere, so that neither a scrape nor a terminal that shows it is
+// at the mercy of a name.
+func labelValue(s string) string { return words.Escape(s) }

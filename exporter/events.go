@@ -2,7 +2,9 @@ package exporter
 
 import (
 	"context"
+	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +22,32 @@ type eventsCollector struct {
 	mu      sync.Mutex
 	counts  map[eventKey]uint64
 	lastErr error
+
+	// The exporter's own verification makes events too: the kernel takes
+	// the MAC that answers a probe, which after a wrong MAC set by hand
+	// looks like two hosts taking turns. underProbe are the entries of the
+	// round under way, whose MAC changes are held until the round says
+	// whether it corrected them; corrected are the corrections of the
+	// last rounds, each awaited for correctionWindow.
+	underProbe map[probeKey]bool
+	held       []neigh.Event
+	corrected  map[probeKey]correction
+}
+
+// correctionWindow is how long after a verification round a MAC change to
+// the MAC that answered it is taken for the round's correction: netlink
+// delivers the kernel's event within milliseconds, a busy exporter may
+// read it seconds later.
+const correctionWindow = 5 * time.Second
+
+type probeKey struct {
+	ifname string
+	ip     netip.Addr
+}
+
+type correction struct {
+	mac   string
+	until time.Time
 }
 
 type eventKey struct {
@@ -49,7 +77,7 @@ func (c *eventsCollector) update(s *scrape, ch chan<- prometheus.Metric) error {
 	}
 	ms := make([]prometheus.Metric, 0, len(c.counts))
 	for k, n := range c.counts {
-		ms = append(ms, prometheus.MustNewConstMetric(neighborEventsDesc, prometheus.CounterValue, float64(n), string(k.family), k.ifname, string(k.event)))
+		ms = append(ms, prometheus.MustNewConstMetric(neighborEventsDesc, prometheus.CounterValue, float64(n), string(k.family), labelValue(k.ifname), string(k.event)))
 	}
 	err := c.lastErr
 	c.mu.Unlock()
@@ -107,14 +135,83 @@ func (c *eventsCollector) take(evs []neigh.Event) {
 		if ev.Kind == neigh.EventResync || ev.Entry.Interface == "" {
 			continue
 		}
-		ifname := c.seed(ev.Entry.Family, ev.Entry.Interface)
-		if ifname == "" {
+		if macChange(ev.Kind) && c.underProbe[probeKey{ev.Entry.Interface, ev.Entry.IP}] {
+			c.held = append(c.held, *ev)
 			continue
 		}
-		switch ev.Kind {
-		case neigh.EventMACChanged, neigh.EventFlipFlop, neigh.EventFailed:
-			c.counts[eventKey{ev.Entry.Family, ifname, ev.Kind}]++
-			notes = append(notes, eventRecord(c.e.cfg.NetNS, ev))
+		if r, ok := c.count(ev); ok {
+			notes = append(notes, r)
+		}
+	}
+	c.mu.Unlock()
+	for _, r := range notes {
+		c.e.note(r)
+	}
+}
+
+func macChange(k neigh.EventKind) bool {
+	return k == neigh.EventMACChanged || k == neigh.EventFlipFlop
+}
+
+// count counts one event and returns its record; c.mu is held. A MAC
+// change that a verification round made, to the MAC that answered it,
+// counts as mac_changed, never flip_flop, and says so.
+func (c *eventsCollector) count(ev *neigh.Event) (Record, bool) {
+	ifname := c.seed(ev.Entry.Family, ev.Entry.Interface)
+	if ifname == "" {
+		return Record{}, false
+	}
+	switch ev.Kind {
+	case neigh.EventMACChanged, neigh.EventFlipFlop:
+		k := probeKey{ev.Entry.Interface, ev.Entry.IP}
+		if corr, ok := c.corrected[k]; ok && corr.mac == ev.Entry.MAC && !c.e.src.now().After(corr.until) {
+			delete(c.corrected, k)
+			c.counts[eventKey{ev.Entry.Family, ifname, neigh.EventMACChanged}]++
+			return correctedRecord(ev), true
+		}
+		fallthrough
+	case neigh.EventFailed:
+		c.counts[eventKey{ev.Entry.Family, ifname, ev.Kind}]++
+		return eventRecord(c.e.cfg.NetNS, ev), true
+	}
+	return Record{}, false
+}
+
+// probing says a verification round is about to probe entries: their MAC
+// changes wait for its results.
+func (c *eventsCollector) probing(entries []neigh.Entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.underProbe = make(map[probeKey]bool, len(entries))
+	for _, e := range entries {
+		c.underProbe[probeKey{e.Interface, e.IP}] = true
+	}
+}
+
+// probed takes a round's results (nil when it failed), ended at end: the
+// entries the kernel corrected from the answers are awaited for their MAC
+// change, and the changes held meanwhile are counted.
+func (c *eventsCollector) probed(results []neigh.ProbeResult, end time.Time) {
+	var notes []Record
+	c.mu.Lock()
+	if c.corrected == nil {
+		c.corrected = map[probeKey]correction{}
+	}
+	for k, corr := range c.corrected {
+		if end.After(corr.until) {
+			delete(c.corrected, k)
+		}
+	}
+	for i := range results {
+		if r := &results[i]; r.Corrected() {
+			c.corrected[probeKey{r.Entry.Interface, r.Entry.IP}] = correction{mac: r.Answered[0], until: end.Add(correctionWindow)}
+		}
+	}
+	held := c.held
+	c.held, c.underProbe = nil, nil
+	for i := range held {
+		if r, ok := c.count(&held[i]); ok {
+			notes = append(notes, r)
 		}
 	}
 	c.mu.Unlock()

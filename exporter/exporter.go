@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/arpdoctor/arpdoctor/capture"
+	"github.com/arpdoctor/arpdoctor/internal/words"
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/arpdoctor/arpdoctor/sysctl"
 	"github.com/prometheus/client_golang/prometheus"
@@ -159,6 +160,10 @@ type sources struct {
 	traces     map[string]tracer
 	traceOrder []string
 	now        func() time.Time
+	// netnsGone says whether the namespace read is still the one its
+	// name or path opens (a *NetNSDeletedError when not); nil for the
+	// exporter's own namespace.
+	netnsGone func() error
 }
 
 // collector measures one concern; the exporter times each scrape of it and
@@ -180,6 +185,10 @@ type Exporter struct {
 	findings   *ring
 	background []func(ctx context.Context)
 	closers    []io.Closer
+	events     *eventsCollector
+
+	goneMu sync.Mutex
+	gone   error // the last scrape's netnsGone, logged when it changes
 }
 
 // Open connects to the kernel for cfg: the neighbor table of cfg.NetNS,
@@ -216,16 +225,29 @@ func Open(cfg Config) (*Exporter, error) {
 			continue
 		}
 		if _, err := c.InterfaceByName(ifname); err != nil {
-			return fail(err)
+			return fail(&StartError{Collector: CollectorHandshake, Err: err})
 		}
 		live, err := capture.OpenLiveWithHost(capture.LiveConfig{NetNS: cfg.NetNS, Interface: ifname, IdleTick: traceIdleTick})
 		if err != nil {
-			return fail(fmt.Errorf("tracing %s: %w", ifname, err))
+			return fail(&StartError{Collector: CollectorHandshake, Err: fmt.Errorf("tracing %s: %w", ifname, err)})
 		}
 		lt := &liveTrace{netns: cfg.NetNS, ifname: ifname, maxHandshakes: cfg.MaxHandshakes, live: live}
 		closers = append(closers, lt)
 		src.traces[ifname] = lt.run
 		src.traceOrder = append(src.traceOrder, ifname)
+	}
+	if cfg.VerifyInterval > 0 {
+		if err := tryProbeSocket(c.NetNS()); err != nil {
+			return fail(&StartError{Collector: CollectorVerify, Err: fmt.Errorf("verifying: %w", err)})
+		}
+	}
+	if cfg.AllNetNS {
+		if err := tryEnterNetNS(); err != nil {
+			return fail(&StartError{Collector: CollectorNetNS, Err: fmt.Errorf("reading every network namespace: %w", err)})
+		}
+	}
+	if ns := c.NetNS(); !ns.IsCurrent() {
+		src.netnsGone = func() error { return heldNetNSGone(ns) }
 	}
 	e := newExporter(cfg, src)
 	e.closers = closers
@@ -246,6 +268,7 @@ func newExporter(cfg Config, src sources) *Exporter {
 		&settingsCollector{profile: cfg.Profile, rules: rules, read: src.settings, now: src.now},
 	}
 	ev := newEventsCollector(e, cfg.MaxInterfaces)
+	e.events = ev
 	e.collectors = append(e.collectors, ev)
 	e.background = append(e.background, ev.run)
 	if len(src.traceOrder) > 0 {
@@ -305,21 +328,50 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(buildInfoDesc, prometheus.GaugeValue, 1, e.cfg.Version, e.cfg.Revision, goVersion())
 	s := &scrape{src: e.src.table}
+	gone := e.checkNetNS()
 	var wg sync.WaitGroup
 	for _, c := range e.collectors {
-		wg.Go(func() { e.execute(c, s, ch) })
+		wg.Go(func() { e.execute(c, s, gone, ch) })
 	}
 	wg.Wait()
 }
 
-func (e *Exporter) execute(c collector, s *scrape, ch chan<- prometheus.Metric) {
+// checkNetNS says whether the namespace read is gone from its name, and
+// logs it once when that changes rather than at every scrape.
+func (e *Exporter) checkNetNS() error {
+	if e.src.netnsGone == nil {
+		return nil
+	}
+	err := e.src.netnsGone()
+	e.goneMu.Lock()
+	defer e.goneMu.Unlock()
+	switch {
+	case err != nil && e.gone == nil:
+		e.log.Error("the network namespace read is unreachable: every collector fails until its name refers to it again", "err", err)
+	case err == nil && e.gone != nil:
+		e.log.Info("the network namespace is reachable by its name again; the collectors read it again", "netns", e.cfg.NetNS)
+	}
+	e.gone = err
+	return err
+}
+
+// execute runs one collector for a scrape. When the namespace read is
+// gone from its name (gone), every collector fails without reading it:
+// what the namespace holds no longer concerns anything reachable, and
+// checkNetNS has said so once.
+func (e *Exporter) execute(c collector, s *scrape, gone error, ch chan<- prometheus.Metric) {
 	begin := time.Now()
-	err := c.update(s, ch)
+	err := gone
+	if err == nil {
+		err = c.update(s, ch)
+	}
 	d := time.Since(begin)
 	ok := 1.0
 	if err != nil {
 		ok = 0
-		e.log.Error("collector failed", "collector", c.name(), "duration_seconds", d.Seconds(), "err", err)
+		if gone == nil {
+			e.log.Error("collector failed", "collector", c.name(), "duration_seconds", d.Seconds(), "err", words.OneLine(err.Error()))
+		}
 	} else {
 		e.log.Debug("collector succeeded", "collector", c.name(), "duration_seconds", d.Seconds())
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"sync"
@@ -350,7 +351,7 @@ arpdoctor_neighbor_events_total{event="flip_flop",family="inet6",interface="eth1
 arpdoctor_neighbor_events_total{event="mac_changed",family="inet6",interface="eth1"} 0
 `, "arpdoctor_neighbor_events_total")
 	compare(t, e, `
-# HELP arpdoctor_collector_success 1 when the collector succeeded in this scrape, else 0.
+# HELP arpdoctor_collector_success 1 when the collector succeeded, else 0: neighbor, table and settings in this scrape; events, handshake, verify and netns in their background work, which runs between scrapes.
 # TYPE arpdoctor_collector_success gauge
 arpdoctor_collector_success{collector="events"} 1
 arpdoctor_collector_success{collector="neighbor"} 1
@@ -404,6 +405,12 @@ func TestHandshakeCollector(t *testing.T) {
 		{Kind: capture.HandshakeOK, Severity: capture.OK, Time: t0, Client: client, Server: server},
 		{Kind: capture.UnansweredARPProbe, Severity: capture.Problem, Time: t0, Message: "probe unanswered",
 			IP: client.Addr(), MAC: "02:00:00:00:50:a1", Prober: server.Addr(), Probes: 3},
+		// The first one's handshake completed after its verdict: an
+		// update, not another finding to count.
+		{Kind: capture.SynAckToWrongMAC, Severity: capture.Problem, Time: t0, Message: "SYN-ACK to the wrong MAC, then completed",
+			Correction: true, Corrects: 1, CorrectsKind: capture.SynAckToWrongMAC, CorrectsSeverity: capture.Problem,
+			Client: client, Server: server, ClientMAC: "02:00:00:00:50:b2", Acked: true,
+			SynAckTo: []capture.MACCount{{MAC: "02:00:00:00:50:a1", Count: 3}, {MAC: "02:00:00:00:50:b2", Count: 1}}},
 	}}
 	other := &fakeTrace{sent: make(chan struct{})}
 	e := newExporter(Config{NetNS: "blue"}, sources{table: &fakeKernel{}, traceOrder: []string{"eth0", "eth1"},
@@ -440,8 +447,11 @@ arpdoctor_handshake_findings_total{interface="eth1",kind="unanswered_arp_probe"}
 		{Time: t0, Source: SourceTrace, Kind: "unanswered_arp_probe", Severity: "problem", Family: "inet", Interface: "eth0",
 			IP: client.Addr(), OldMAC: "02:00:00:00:50:a1", Message: "probe unanswered",
 			Next: []diagnose.Command{diagnose.In("blue", "verify", "--fix", "--ip", "192.0.2.50")}},
+		{Time: t0, Source: SourceTrace, Kind: "synack_to_wrong_mac", Severity: "problem", Family: "inet", Interface: "eth0",
+			IP: client.Addr(), MAC: "02:00:00:00:50:b2", OldMAC: "02:00:00:00:50:a1", Message: "SYN-ACK to the wrong MAC, then completed",
+			Next: []diagnose.Command{diagnose.In("blue", "verify", "--fix", "--ip", "192.0.2.50")}},
 	}
-	if diff := cmp.Diff(FindingsPage{Total: 2, Findings: want}, e.Findings(), cmpAddrs); diff != "" {
+	if diff := cmp.Diff(FindingsPage{Total: 3, Findings: want}, e.Findings(), cmpAddrs); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
 }
@@ -554,7 +564,7 @@ func TestCollectorFailure(t *testing.T) {
 	k := &fakeKernel{err: errors.New("netlink: connection refused")}
 	e := newExporter(Config{}, sources{table: k, settings: stockSettings})
 	compare(t, e, `
-# HELP arpdoctor_collector_success 1 when the collector succeeded in this scrape, else 0.
+# HELP arpdoctor_collector_success 1 when the collector succeeded, else 0: neighbor, table and settings in this scrape; events, handshake, verify and netns in their background work, which runs between scrapes.
 # TYPE arpdoctor_collector_success gauge
 arpdoctor_collector_success{collector="events"} 1
 arpdoctor_collector_success{collector="neighbor"} 0
@@ -585,5 +595,141 @@ func TestRing(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"2", "3", "4"}, kinds); diff != "" || p.Total != 5 {
 		t.Errorf("ring keeps (-want +got):\n%s\ntotal %d, want 5", diff, p.Total)
+	}
+}
+
+// TestNetNSDeleted: once the name no longer opens the namespace the
+// exporter holds, every collector fails with an error that says so,
+// logged once rather than at every scrape, until the name refers to the
+// namespace again.
+func TestNetNSDeleted(t *testing.T) {
+	var log syncBuffer
+	var mu sync.Mutex
+	var gone error
+	k := &fakeKernel{entries: []neigh.Entry{entry("192.0.2.1", "02:00:00:00:00:01", "eth0", neigh.Stale)}}
+	e := newExporter(Config{NetNS: "blue", Logger: slog.New(slog.NewTextHandler(&log, nil))}, sources{table: k, settings: stockSettings,
+		netnsGone: func() error { mu.Lock(); defer mu.Unlock(); return gone }})
+	success := func(v int) string {
+		return fmt.Sprintf(`
+# HELP arpdoctor_collector_success 1 when the collector succeeded, else 0: neighbor, table and settings in this scrape; events, handshake, verify and netns in their background work, which runs between scrapes.
+# TYPE arpdoctor_collector_success gauge
+arpdoctor_collector_success{collector="events"} %[1]d
+arpdoctor_collector_success{collector="neighbor"} %[1]d
+arpdoctor_collector_success{collector="settings"} %[1]d
+arpdoctor_collector_success{collector="table"} %[1]d
+`, v)
+	}
+	compare(t, e, success(1), "arpdoctor_collector_success")
+
+	mu.Lock()
+	gone = &NetNSDeletedError{Spec: "blue"}
+	mu.Unlock()
+	for range 3 {
+		compare(t, e, success(0), "arpdoctor_collector_success")
+	}
+	// What a deleted namespace holds is not shown as if it were current.
+	compare(t, e, "", "arpdoctor_neighbor_entries")
+	const msg = "network namespace blue was deleted: its name no longer refers to the namespace this exporter holds"
+	if n := strings.Count(log.String(), msg); n != 1 {
+		t.Errorf("logged %d times, want once:\n%s", n, log.String())
+	}
+	if n := strings.Count(log.String(), "collector failed"); n != 0 {
+		t.Errorf("a line per collector and scrape:\n%s", log.String())
+	}
+
+	mu.Lock()
+	gone = nil
+	mu.Unlock()
+	compare(t, e, success(1), "arpdoctor_collector_success")
+	if !strings.Contains(log.String(), "reachable by its name again") {
+		t.Errorf("the recovery is not logged:\n%s", log.String())
+	}
+}
+
+// proberHook is a prober that answers as a real one would after a wrong
+// MAC set by hand: the owner answers from the right MAC, and the kernel
+// takes it from the answer (an event, while the probe is still running).
+type proberHook struct {
+	answer string
+	during func()
+}
+
+func (p *proberHook) Probe(_ context.Context, entries []neigh.Entry, _ neigh.ProbeOptions) ([]neigh.ProbeResult, error) {
+	if p.during != nil {
+		p.during()
+	}
+	out := make([]neigh.ProbeResult, len(entries))
+	for i, e := range entries {
+		after := e
+		after.MAC, after.State = p.answer, neigh.Reachable
+		out[i] = neigh.ProbeResult{Entry: e, Answered: []string{p.answer}, Verdict: neigh.VerdictMismatch, After: &after}
+	}
+	return out, nil
+}
+
+// TestVerifyCorrectionIsNoFlipFlop: the MAC change that the exporter's own
+// probe makes (the kernel takes the answering MAC) is counted as
+// mac_changed and worded as the probe's correction, not as two hosts
+// taking turns, whether the kernel's event comes during the round or
+// shortly after; a change after the window, or to another MAC, is what it
+// says it is.
+func TestVerifyCorrectionIsNoFlipFlop(t *testing.T) {
+	const right, wrong = "02:00:00:00:50:a1", "02:00:00:00:50:ff"
+	hand := entry("192.0.2.50", wrong, "eth0", neigh.Stale)
+	other := entry("192.0.2.51", "02:00:00:00:51:a1", "eth0", neigh.Stale)
+	k := &fakeKernel{entries: []neigh.Entry{hand}}
+	now := t0
+	p := &proberHook{answer: right}
+	e := newExporter(Config{VerifyInterval: time.Minute}, sources{table: k, probe: p, now: func() time.Time { return now }})
+	v := e.collectors[len(e.collectors)-1].(*verifyCollector)
+	back := hand
+	back.MAC = right
+	flip := neigh.Event{Time: t0, Kind: neigh.EventFlipFlop, Entry: back, OldMAC: wrong}
+
+	// The kernel's event arrives while the probe runs: held until the
+	// round's results say who made it.
+	p.during = func() { e.events.take([]neigh.Event{flip}) }
+	if err := v.round(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Next round: the event arrives after the round, within the window.
+	p.during = nil
+	if err := v.round(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	now = t0.Add(correctionWindow - time.Second)
+	e.events.take([]neigh.Event{flip})
+	// Past the window, and to a MAC nobody answered: as the kernel says.
+	if err := v.round(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(correctionWindow + time.Second)
+	e.events.take([]neigh.Event{flip})
+	stranger := other
+	stranger.MAC = "02:00:00:00:51:b2"
+	e.events.take([]neigh.Event{{Time: t0, Kind: neigh.EventFlipFlop, Entry: stranger, OldMAC: other.MAC}})
+
+	compare(t, one{e.events, k}, `
+# HELP arpdoctor_neighbor_events_total Neighbor-table events from the kernel's netlink stream: mac_changed, flip_flop, failed.
+# TYPE arpdoctor_neighbor_events_total counter
+arpdoctor_neighbor_events_total{event="failed",family="inet",interface="eth0"} 0
+arpdoctor_neighbor_events_total{event="flip_flop",family="inet",interface="eth0"} 2
+arpdoctor_neighbor_events_total{event="mac_changed",family="inet",interface="eth0"} 2
+`)
+	var got []string
+	for _, r := range e.Findings().Findings {
+		got = append(got, fmt.Sprintf("%s %s %s %s: %s", r.Source, r.Kind, r.Severity, r.IP, r.Message))
+	}
+	mismatch := "verify mismatch problem 192.0.2.50: 192.0.2.50: the cache says 02:00:00:00:50:ff but 02:00:00:00:50:a1 answers: the entry is stale; the kernel took the new MAC from the probe's answer"
+	corrected := "events mac_changed info 192.0.2.50: 192.0.2.50: 02:00:00:00:50:ff -> 02:00:00:00:50:a1 on eth0: corrected by the exporter's own probe: the kernel took the MAC that answered it, not another host claiming the IP"
+	want := []string{
+		mismatch, corrected,
+		mismatch, corrected,
+		mismatch,
+		"events flip_flop problem 192.0.2.50: 192.0.2.50: 02:00:00:00:50:ff -> 02:00:00:00:50:a1 on eth0, back to the MAC it had before the last change: two hosts claim this IP",
+		"events flip_flop problem 192.0.2.51: 192.0.2.51: 02:00:00:00:51:a1 -> 02:00:00:00:51:b2 on eth0, back to the MAC it had before the last change: two hosts claim this IP",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
 	}
 }

@@ -3,6 +3,7 @@ package exporter
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -108,12 +109,21 @@ func (e *Exporter) note(rec Record) {
 	if rec.Severity != string(capture.Problem) {
 		level = slog.LevelInfo
 	}
+	// The line carries the record's own facts: its time (the packet's,
+	// the event's, the round's) as seen, beside the time the line was
+	// written, in the form /findings gives it.
 	attrs := []slog.Attr{
 		slog.String("source", rec.Source),
 		slog.String("kind", rec.Kind),
-		slog.String("interface", rec.Interface),
-		slog.String("ip", rec.IP.String()),
+		slog.String("severity", rec.Severity),
 	}
+	if !rec.Time.IsZero() {
+		attrs = append(attrs, slog.String("seen", rec.Time.Format(time.RFC3339Nano)))
+	}
+	if rec.Family != "" {
+		attrs = append(attrs, slog.String("family", rec.Family))
+	}
+	attrs = append(attrs, slog.String("interface", rec.Interface), slog.String("ip", rec.IP.String()))
 	if rec.MAC != "" {
 		attrs = append(attrs, slog.String("mac", rec.MAC))
 	}
@@ -194,6 +204,20 @@ func eventRecord(netns string, ev *neigh.Event) Record {
 		Time: ev.Time, Source: SourceEvents, Kind: string(ev.Kind), Severity: string(capture.Problem),
 		Family: string(ev.Entry.Family), Interface: ev.Entry.Interface, IP: ev.Entry.IP,
 		MAC: ev.Entry.MAC, OldMAC: ev.OldMAC, Message: note, Next: nextOrEmpty(next),
+	}
+}
+
+// correctedRecord turns the MAC change that a verification round of the
+// exporter made into a record: information, the round's own record being
+// the problem (the entry it found wrong).
+func correctedRecord(ev *neigh.Event) Record {
+	e := ev.Entry
+	return Record{
+		Time: ev.Time, Source: SourceEvents, Kind: string(neigh.EventMACChanged), Severity: string(capture.Info),
+		Family: string(e.Family), Interface: e.Interface, IP: e.IP, MAC: e.MAC, OldMAC: ev.OldMAC,
+		Message: fmt.Sprintf("%s: %s -> %s on %s: corrected by the exporter's own probe: the kernel took the MAC that answered it, not another host claiming the IP",
+			e.IP, ev.OldMAC, e.MAC, e.Interface),
+		Next: nextOrEmpty(nil),
 	}
 }
 

@@ -138,4 +138,38 @@ func TestFindingLogLine(t *testing.T) {
 	if got := line["message"]; got != "192.0.2.50: 02:00:00:00:50:a1 -> 02:00:00:00:50:b2 on eth0: the IP now belongs to another host (a reused IP?)" {
 		t.Errorf("message %q", got)
 	}
+	// The line and the record carry the same facts: the record's time as
+	// seen (the line's own time is when it was written), its family and
+	// severity, written as /findings writes them.
+	rec := e.Findings().Findings[0]
+	b, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var record map[string]any
+	if err := json.Unmarshal(b, &record); err != nil {
+		t.Fatal(err)
+	}
+	for logKey, recKey := range map[string]string{"seen": "time", "family": "family", "severity": "severity", "source": "source",
+		"kind": "kind", "interface": "interface", "ip": "ip", "mac": "mac", "old_mac": "old_mac", "message": "message"} {
+		if line[logKey] == nil || line[logKey] != record[recKey] {
+			t.Errorf("log %s=%v, /findings %s=%v: want the same", logKey, line[logKey], recKey, record[recKey])
+		}
+	}
+}
+
+// A time with nanoseconds is the same instant in the log line and in
+// /findings, digit for digit.
+func TestFindingLogLineSeen(t *testing.T) {
+	var buf bytes.Buffer
+	e := newExporter(Config{Logger: slog.New(slog.NewTextHandler(&buf, nil))}, sources{table: &fakeKernel{}})
+	at := t0.Add(123456789)
+	e.note(Record{Time: at, Source: SourceTrace, Kind: "synack_to_wrong_mac", Severity: "problem", Family: "inet",
+		Interface: "eth0", IP: netip.MustParseAddr("192.0.2.50"), Message: "m"})
+	if want := "seen=2026-11-01T12:00:00.123456789Z family=inet interface=eth0"; !strings.Contains(buf.String(), want) {
+		t.Errorf("log line %q: want %q", buf.String(), want)
+	}
+	if want := "kind=synack_to_wrong_mac severity=problem"; !strings.Contains(buf.String(), want) {
+		t.Errorf("log line %q: want %q", buf.String(), want)
+	}
 }

@@ -60,7 +60,7 @@ func (c *handshakeCollector) update(_ *scrape, ch chan<- prometheus.Metric) erro
 	c.mu.Lock()
 	ms := make([]prometheus.Metric, 0, len(c.counts))
 	for k, n := range c.counts {
-		ms = append(ms, prometheus.MustNewConstMetric(handshakeFindingsDesc, prometheus.CounterValue, float64(n), k.ifname, string(k.kind)))
+		ms = append(ms, prometheus.MustNewConstMetric(handshakeFindingsDesc, prometheus.CounterValue, float64(n), labelValue(k.ifname), string(k.kind)))
 	}
 	var err error
 	for _, ifname := range c.interfaces {
@@ -97,8 +97,13 @@ func (c *handshakeCollector) take(ifname string, f *capture.Finding) {
 	if f.Kind == capture.HandshakeOK {
 		return
 	}
-	c.mu.Lock()
-	c.counts[handshakeKey{c.labels[ifname], f.Kind}]++
-	c.mu.Unlock()
+	// A correction updates a finding already counted (a handshake judged
+	// while its client retried, that completed after all): each handshake
+	// counts once, by its verdict, for a counter cannot take one back.
+	if !f.Correction {
+		c.mu.Lock()
+		c.counts[handshakeKey{c.labels[ifname], f.Kind}]++
+		c.mu.Unlock()
+	}
 	c.e.note(traceRecord(c.e.cfg.NetNS, ifname, f))
 }

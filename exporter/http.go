@@ -122,6 +122,9 @@ func Serve(ctx context.Context, e *Exporter, o ServeOptions) error {
 		Name:        "arpdoctor exporter",
 		Description: "The neighbor cache (ARP and NDP), measured for Prometheus",
 		Version:     o.Version,
+		// The toolkit links /debug/pprof/ by default; the exporter serves
+		// no profiles, so the links would answer 404.
+		Profiling: "false",
 		Links: []web.LandingLinks{
 			{Address: o.TelemetryPath, Text: "Metrics"},
 			{Address: FindingsPath, Text: "Recent findings", Description: "JSON, with the IPs and MACs"},
@@ -133,6 +136,12 @@ func Serve(ctx context.Context, e *Exporter, o ServeOptions) error {
 	server := &http.Server{
 		Handler:           NewHandler(reg, e, HandlerOptions{TelemetryPath: o.TelemetryPath, Landing: landing, Logger: logger}),
 		ReadHeaderTimeout: 10 * time.Second,
+		// The server's own complaints (a TLS handshake that failed, a
+		// client that spoke HTTP to HTTPS) go through the same handler
+		// as every other line, so that a json or logfmt log stays
+		// parseable; the standard logger would print them bare. They are
+		// the clients' mistakes, not the exporter's: warnings.
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 
 	// The listeners are opened here rather than by web.ListenAndServe, so

@@ -29,7 +29,7 @@ var (
 	collectorDurationDesc = newDesc("collector_duration_seconds",
 		"How long the collector took in this scrape.", "collector")
 	collectorSuccessDesc = newDesc("collector_success",
-		"1 when the collector succeeded in this scrape, else 0.", "collector")
+		"1 when the collector succeeded, else 0: neighbor, table and settings in this scrape; events, handshake, verify and netns in their background work, which runs between scrapes.", "collector")
 	buildInfoDesc = newDesc("build_info",
 		"Always 1; the labels say which arpdoctor answers.", "version", "revision", "goversion")
 	sysctlRuleOKDesc = newDesc("sysctl_rule_ok",

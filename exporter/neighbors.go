@@ -39,7 +39,7 @@ func (c *neighborCollector) update(s *scrape, ch chan<- prometheus.Metric) error
 		counts[key{g.Family, ifname, g.State}] += g.Entries
 	}
 	for k, n := range counts {
-		ch <- prometheus.MustNewConstMetric(neighborEntriesDesc, prometheus.GaugeValue, float64(n), string(k.family), k.ifname, k.state.String())
+		ch <- prometheus.MustNewConstMetric(neighborEntriesDesc, prometheus.GaugeValue, float64(n), string(k.family), labelValue(k.ifname), k.state.String())
 	}
 	return nil
 }

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/arpdoctor/arpdoctor/internal/words"
 	"github.com/arpdoctor/arpdoctor/namespaces"
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,6 +53,9 @@ type NetNS struct {
 	// else namespaces.Namespace.Label() (the pod UID, the container ID or
 	// the name). Namespaces with the same label are summed.
 	Label string
+	// Path is where the namespace was found (/proc/PID/ns/net,
+	// /run/netns/NAME, a bind mount), to name it in errors.
+	Path string
 	// Open connects to its table. The exporter closes the table after
 	// each read, so that it never keeps a deleted pod's namespace alive.
 	Open func() (NetNSTable, error)
@@ -71,7 +76,7 @@ func DiscoverNetNS(ctx context.Context, procRoot string) ([]NetNS, error) {
 	}
 	out := make([]NetNS, 0, len(res.Namespaces))
 	for _, ns := range res.Namespaces {
-		out = append(out, NetNS{Label: NetNSLabel(&ns), Open: func() (NetNSTable, error) { return ns.Open() }})
+		out = append(out, NetNS{Label: NetNSLabel(&ns), Path: ns.Path, Open: func() (NetNSTable, error) { return ns.Open() }})
 	}
 	return out, nil
 }
@@ -96,6 +101,45 @@ type netnsCollector struct {
 	last    *netnsRound
 	lastErr error
 }
+
+// NetNSError says why one namespace of the machine could not be read.
+type NetNSError struct {
+	Label, Path string
+	Err         error
+	index       int // in the round's discovery
+}
+
+func (e *NetNSError) Error() string {
+	return fmt.Sprintf("reading network namespace %s (%s): %s", e.Label, e.Path, e.reason())
+}
+
+func (e *NetNSError) Unwrap() error { return e.Err }
+
+// reason is the error on one line, with the descriptor the namespace was
+// reached through (/proc/self/fd/N, which tells nobody anything) named by
+// the path it was found at.
+func (e *NetNSError) reason() string {
+	return words.OneLine(selfFD.ReplaceAllLiteralString(e.Err.Error(), e.Path))
+}
+
+var selfFD = regexp.MustCompile(`/proc/self/fd/[0-9]+`)
+
+// netnsRoundError is a round's failure: how many namespaces failed, and
+// the first of them, on one line.
+type netnsRoundError struct {
+	failed, discovered int
+	first              error
+}
+
+func (e *netnsRoundError) Error() string {
+	return fmt.Sprintf("%s of %d failed to read; the first: %s", words.Count(e.failed, "network namespace", "network namespaces"), e.discovered, e.first)
+}
+
+func (e *netnsRoundError) Unwrap() error { return e.first }
+
+// maxNetNSErrorLines bounds the lines a round logs, one per namespace that
+// failed; the rest are counted in one more line.
+const maxNetNSErrorLines = 8
 
 // netnsRound is what one round found.
 type netnsRound struct {
@@ -128,7 +172,7 @@ func (c *netnsCollector) update(_ *scrape, ch chan<- prometheus.Metric) error {
 	ch <- prometheus.MustNewConstMetric(netnsReadDesc, prometheus.GaugeValue, float64(r.read))
 	for label, counts := range r.fold(c.max) {
 		for k, n := range counts {
-			ch <- prometheus.MustNewConstMetric(netnsEntriesDesc, prometheus.GaugeValue, float64(n), label, string(k.family), k.state.String())
+			ch <- prometheus.MustNewConstMetric(netnsEntriesDesc, prometheus.GaugeValue, float64(n), labelValue(label), string(k.family), k.state.String())
 		}
 	}
 	return err
@@ -186,13 +230,11 @@ func (c *netnsCollector) run(ctx context.Context) {
 	t := time.NewTicker(c.e.cfg.NetNSInterval)
 	defer t.Stop()
 	for {
-		r, err := c.round(ctx)
+		r, errs, err := c.round(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		if err != nil {
-			c.e.log.Error("reading the network namespaces failed", "err", err)
-		}
+		c.logErrors(errs, err)
 		c.mu.Lock()
 		// Namespaces gone since the last round are gone from the metrics
 		// with it; a round that could not even discover them leaves none,
@@ -207,21 +249,41 @@ func (c *netnsCollector) run(ctx context.Context) {
 	}
 }
 
+// logErrors logs a round's failures, a line for each namespace that failed
+// (naming it by label and path), up to maxNetNSErrorLines.
+func (c *netnsCollector) logErrors(errs []*NetNSError, err error) {
+	if err == nil {
+		return
+	}
+	if len(errs) == 0 {
+		c.e.log.Error("reading the network namespaces failed", "err", words.OneLine(err.Error()))
+		return
+	}
+	for i, ne := range errs {
+		if i == maxNetNSErrorLines {
+			c.e.log.Error("reading more network namespaces failed", "more", len(errs)-i)
+			break
+		}
+		c.e.log.Error("reading a network namespace failed", "netns", ne.Label, "path", ne.Path, "err", ne.reason())
+	}
+}
+
 // round discovers the namespaces and reads each table once, a few at a
 // time, each through a client of its own closed right after. A namespace
-// gone meanwhile is left out; one that fails otherwise is left out and
-// makes the round's error, as does a missing privilege.
-func (c *netnsCollector) round(ctx context.Context) (*netnsRound, error) {
+// gone meanwhile is left out; one that fails otherwise is left out, is
+// among the errors returned, and makes the round's error (one line), as
+// does a missing privilege.
+func (c *netnsCollector) round(ctx context.Context) (*netnsRound, []*NetNSError, error) {
 	nss, err := c.discover(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("discovering the network namespaces: %w", err)
+		return nil, nil, fmt.Errorf("discovering the network namespaces: %w", err)
 	}
 	r := &netnsRound{discovered: len(nss), counts: map[string]map[netnsKey]int{}}
 	var mu sync.Mutex
-	var errs []error
+	var errs []*NetNSError
 	sem := make(chan struct{}, maxNetNSAtOnce)
 	var wg sync.WaitGroup
-	for _, ns := range nss {
+	for i, ns := range nss {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
@@ -235,7 +297,7 @@ func (c *netnsCollector) round(ctx context.Context) (*netnsRound, error) {
 			case errors.Is(err, namespaces.ErrGone):
 				return
 			case err != nil:
-				errs = append(errs, fmt.Errorf("reading network namespace %s: %w", ns.Label, err))
+				errs = append(errs, &NetNSError{Label: ns.Label, Path: ns.Path, Err: err, index: i})
 				return
 			}
 			r.read++
@@ -250,10 +312,12 @@ func (c *netnsCollector) round(ctx context.Context) (*netnsRound, error) {
 		})
 	}
 	wg.Wait()
-	if len(errs) > 3 {
-		errs = append(errs[:3], fmt.Errorf("and %d more", len(errs)-3))
+	if len(errs) == 0 {
+		return r, nil, nil
 	}
-	return r, errors.Join(errs...)
+	// In the order discovered, so that the first is the same each round.
+	slices.SortStableFunc(errs, func(a, b *NetNSError) int { return cmp.Compare(a.index, b.index) })
+	return r, errs, &netnsRoundError{failed: len(errs), discovered: len(nss), first: errs[0]}
 }
 
 func readNetNS(ns NetNS) ([]neigh.Group, error) {

@@ -1,15 +1,22 @@
 package exporter
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/arpdoctor/arpdoctor/namespaces"
 	"github.com/arpdoctor/arpdoctor/neigh"
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // fakeMachine is a machine's namespaces, each a fixed table; it counts the
@@ -20,8 +27,10 @@ type fakeMachine struct {
 	tables map[string]*fakeKernel // by label
 	gone   map[string]bool        // discovered, gone when opened
 	broken map[string]bool        // discovered, fail to open
-	open   int
-	opened int
+	// brokenErr is how the broken ones fail; nil is "no such thing".
+	brokenErr error
+	open      int
+	opened    int
 }
 
 func (m *fakeMachine) discover(context.Context) ([]NetNS, error) {
@@ -32,12 +41,14 @@ func (m *fakeMachine) discover(context.Context) ([]NetNS, error) {
 	}
 	var out []NetNS
 	add := func(label string) {
-		out = append(out, NetNS{Label: label, Open: func() (NetNSTable, error) {
+		out = append(out, NetNS{Label: label, Path: "/run/netns/" + label, Open: func() (NetNSTable, error) {
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			switch {
 			case m.gone[label]:
 				return nil, fmt.Errorf("opening %s: %w", label, namespaces.ErrGone)
+			case m.broken[label] && m.brokenErr != nil:
+				return nil, m.brokenErr
 			case m.broken[label]:
 				return nil, errors.New("no such thing")
 			}
@@ -79,7 +90,7 @@ func netnsExporter(m *fakeMachine, max int) (*Exporter, *netnsCollector) {
 
 func (c *netnsCollector) roundNow(t *testing.T) {
 	t.Helper()
-	r, err := c.round(context.Background())
+	r, _, err := c.round(context.Background())
 	c.mu.Lock()
 	c.last, c.lastErr = r, err
 	c.mu.Unlock()
@@ -107,7 +118,7 @@ func TestNetNSCollector(t *testing.T) {
 
 	// Before the first round: nothing, and no failure.
 	compare(t, e, `
-# HELP arpdoctor_collector_success 1 when the collector succeeded in this scrape, else 0.
+# HELP arpdoctor_collector_success 1 when the collector succeeded, else 0: neighbor, table and settings in this scrape; events, handshake, verify and netns in their background work, which runs between scrapes.
 # TYPE arpdoctor_collector_success gauge
 arpdoctor_collector_success{collector="events"} 1
 arpdoctor_collector_success{collector="neighbor"} 1
@@ -185,7 +196,7 @@ func TestNetNSFailure(t *testing.T) {
 	e, c := netnsExporter(m, 0)
 	c.roundNow(t)
 	compare(t, e, `
-# HELP arpdoctor_collector_success 1 when the collector succeeded in this scrape, else 0.
+# HELP arpdoctor_collector_success 1 when the collector succeeded, else 0: neighbor, table and settings in this scrape; events, handshake, verify and netns in their background work, which runs between scrapes.
 # TYPE arpdoctor_collector_success gauge
 arpdoctor_collector_success{collector="events"} 1
 arpdoctor_collector_success{collector="neighbor"} 1
@@ -196,7 +207,7 @@ arpdoctor_collector_success{collector="table"} 1
 	m.broken = map[string]bool{"broken": true}
 	c.roundNow(t)
 	compare(t, e, `
-# HELP arpdoctor_collector_success 1 when the collector succeeded in this scrape, else 0.
+# HELP arpdoctor_collector_success 1 when the collector succeeded, else 0: neighbor, table and settings in this scrape; events, handshake, verify and netns in their background work, which runs between scrapes.
 # TYPE arpdoctor_collector_success gauge
 arpdoctor_collector_success{collector="events"} 1
 arpdoctor_collector_success{collector="neighbor"} 1
@@ -212,7 +223,7 @@ arpdoctor_netns_neighbor_entries{family="inet",netns="ok",state="FAILED"} 1
 	m.err = errors.New("reading /proc: permission denied")
 	c.roundNow(t)
 	compare(t, e, `
-# HELP arpdoctor_collector_success 1 when the collector succeeded in this scrape, else 0.
+# HELP arpdoctor_collector_success 1 when the collector succeeded, else 0: neighbor, table and settings in this scrape; events, handshake, verify and netns in their background work, which runs between scrapes.
 # TYPE arpdoctor_collector_success gauge
 arpdoctor_collector_success{collector="events"} 1
 arpdoctor_collector_success{collector="neighbor"} 1
@@ -236,5 +247,72 @@ func TestNetNSLabel(t *testing.T) {
 		if got := NetNSLabel(&tc.ns); got != tc.want {
 			t.Errorf("NetNSLabel(%+v) = %q, want %q", tc.ns, got, tc.want)
 		}
+	}
+}
+
+// Linux takes any bytes in an interface's name and a namespace's: a name
+// that is not UTF-8, or that holds terminal escapes, is escaped in its
+// label, and the scrape goes on.
+func TestOddNamesInLabels(t *testing.T) {
+	m := &fakeMachine{tables: map[string]*fakeKernel{
+		HostNetNS:    {entries: []neigh.Entry{entry("198.51.100.1", "02:00:00:00:00:01", "\xff\xfe", neigh.Stale)}},
+		"atk-\xff":   {entries: []neigh.Entry{entry("192.0.2.50", "02:00:00:00:50:a1", "eth0", neigh.Stale)}},
+		"pod\x1b[2J": {entries: []neigh.Entry{entry("192.0.2.50", "02:00:00:00:50:a1", "eth0", neigh.Stale)}},
+	}}
+	e, c := netnsExporter(m, 0)
+	e.src.table = m.tables[HostNetNS]
+	c.roundNow(t)
+	compare(t, e, `
+# HELP arpdoctor_neighbor_entries Neighbor entries by family, interface and NUD state; only non-zero series, interfaces past the budget folded into interface="other".
+# TYPE arpdoctor_neighbor_entries gauge
+arpdoctor_neighbor_entries{family="inet",interface="\\xff\\xfe",state="STALE"} 1
+# HELP arpdoctor_netns_neighbor_entries Neighbor entries of every network namespace of the machine by namespace, family and NUD state, as of the last round; namespaces with nothing to report or past the budget summed into netns="other".
+# TYPE arpdoctor_netns_neighbor_entries gauge
+arpdoctor_netns_neighbor_entries{family="inet",netns="atk-\\xff",state="STALE"} 1
+arpdoctor_netns_neighbor_entries{family="inet",netns="host",state="STALE"} 1
+arpdoctor_netns_neighbor_entries{family="inet",netns="pod\\x1b[2J",state="STALE"} 1
+`, "arpdoctor_neighbor_entries", "arpdoctor_netns_neighbor_entries")
+	compare(t, e, `
+# HELP arpdoctor_neighbor_events_total Neighbor-table events from the kernel's netlink stream: mac_changed, flip_flop, failed.
+# TYPE arpdoctor_neighbor_events_total counter
+arpdoctor_neighbor_events_total{event="failed",family="inet",interface="\\xff\\xfe"} 0
+arpdoctor_neighbor_events_total{event="flip_flop",family="inet",interface="\\xff\\xfe"} 0
+arpdoctor_neighbor_events_total{event="mac_changed",family="inet",interface="\\xff\\xfe"} 0
+`, "arpdoctor_neighbor_events_total")
+}
+
+// TestNetNSErrorLines: each namespace that fails is one log line naming it
+// by its label and the path it was found at, never by the descriptor it
+// was reached through; the collector's error is one line too.
+func TestNetNSErrorLines(t *testing.T) {
+	var buf bytes.Buffer
+	m := &fakeMachine{tables: map[string]*fakeKernel{"ok": {}}, broken: map[string]bool{"pod-a": true, "pod-b": true},
+		brokenErr: fmt.Errorf("entering network namespace /proc/self/fd/8: %w", errors.New("operation not permitted\nby the seccomp profile"))}
+	e := newExporter(Config{AllNetNS: true, Discover: m.discover, Logger: slog.New(slog.NewJSONHandler(&buf, nil))}, sources{table: &fakeKernel{}})
+	c := e.collectors[len(e.collectors)-1].(*netnsCollector)
+	r, errs, err := c.round(context.Background())
+	c.logErrors(errs, err)
+	c.mu.Lock()
+	c.last, c.lastErr = r, err
+	c.mu.Unlock()
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("%v: %q", err, line)
+		}
+		got = append(got, fmt.Sprintf("%v netns=%v path=%v err=%v", v["msg"], v["netns"], v["path"], v["err"]))
+	}
+	want := []string{
+		"reading a network namespace failed netns=pod-a path=/run/netns/pod-a err=entering network namespace /run/netns/pod-a: operation not permitted by the seccomp profile",
+		"reading a network namespace failed netns=pod-b path=/run/netns/pod-b err=entering network namespace /run/netns/pod-b: operation not permitted by the seccomp profile",
+	}
+	slices.Sort(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("log lines (-want +got):\n%s", diff)
+	}
+	if msg := c.update(nil, make(chan prometheus.Metric, 100)).Error(); strings.Contains(msg, "\n") || strings.Contains(msg, "/proc/self/fd") ||
+		!strings.HasPrefix(msg, "2 network namespaces of 3 failed to read; the first: reading network namespace pod-") {
+		t.Errorf("the collector's error %q: want one line naming the namespace", msg)
 	}
 }

@@ -88,11 +88,14 @@ func (c *verifyCollector) round(ctx context.Context) error {
 		c.offset = start + most
 		entries = batch
 	}
+	ev := c.e.events
+	ev.probing(entries)
 	results, err := c.e.src.probe.Probe(ctx, entries, c.e.cfg.Probe)
+	end := c.e.src.now()
 	if err != nil {
+		ev.probed(nil, end)
 		return fmt.Errorf("probing: %w", err)
 	}
-	end := c.e.src.now()
 	counts := map[neigh.Verdict]int{}
 	for i := range results {
 		r := &results[i]
@@ -101,6 +104,9 @@ func (c *verifyCollector) round(ctx context.Context) error {
 			c.e.note(verifyRecord(c.e.cfg.NetNS, end, r))
 		}
 	}
+	// After the round's own records: the correction it made follows the
+	// mismatch it found.
+	ev.probed(results, end)
 	c.mu.Lock()
 	c.counts, c.lastEnd = counts, end
 	c.mu.Unlock()
