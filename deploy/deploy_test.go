@@ -16,12 +16,12 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-var update = flag.Bool("update", false, "rewrite kubernetes/prometheusrule.yaml from prometheus/alerts.yml")
+var update = flag.Bool("update", false, "rewrite kubernetes/prometheus-operator/prometheusrule.yaml from prometheus/alerts.yml")
 
 const (
 	alertsFile         = "prometheus/alerts.yml"
 	alertsTestFile     = "prometheus/alerts_test.yml"
-	prometheusRuleFile = "kubernetes/prometheusrule.yaml"
+	prometheusRuleFile = "kubernetes/prometheus-operator/prometheusrule.yaml"
 	dashboardFile      = "grafana/arpdoctor.json"
 	exporterDoc        = "../docs/exporter.md"
 )
@@ -180,7 +180,7 @@ spec:
 	return b.Bytes()
 }
 
-// kubernetes/prometheusrule.yaml is what alerts.yml generates, and holds
+// kubernetes/prometheus-operator/prometheusrule.yaml is what alerts.yml generates, and holds
 // the same rules.
 func TestPrometheusRule(t *testing.T) {
 	alerts, err := os.ReadFile(alertsFile)

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -61,6 +62,53 @@ func TestSystemdUnitHardening(t *testing.T) {
 	} {
 		if !strings.Contains(string(unit), "\n"+want) {
 			t.Errorf("%s lacks %q", unitFile, strings.TrimSpace(want))
+		}
+	}
+}
+
+// The release tarball ships the unit, and the README's tarball steps put
+// the binary where the unit's ExecStart runs it.
+func TestTarballInstallsWhereUnitRuns(t *testing.T) {
+	unit, err := os.ReadFile(unitFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^ExecStart=(\S+)/arpdoctor `).FindSubmatch(unit)
+	if m == nil {
+		t.Fatalf("%s: no ExecStart running arpdoctor", unitFile)
+	}
+	dir := string(m[1])
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	installs := regexp.MustCompile(`(?m)^\s+sudo install -m 0755 \S+/arpdoctor (\S+?)/?$`).FindAllSubmatch(readme, -1)
+	if len(installs) == 0 {
+		t.Fatal("README.md: no `sudo install -m 0755 .../arpdoctor DIR` step")
+	}
+	for _, in := range installs {
+		if string(in[1]) != dir {
+			t.Errorf("README.md installs arpdoctor in %s; %s runs %s/arpdoctor", in[1], unitFile, dir)
+		}
+	}
+
+	var release struct {
+		Archives []struct {
+			Files []any `yaml:"files"`
+		} `yaml:"archives"`
+	}
+	readYAML(t, "../.goreleaser.yaml", &release)
+	for _, want := range []string{unitFile, "systemd/arpdoctor-exporter.default"} {
+		for _, a := range release.Archives {
+			found := false
+			for _, f := range a.Files {
+				if m, ok := f.(map[string]any); ok && m["src"] == "deploy/"+want {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf(".goreleaser.yaml: an archive lacks deploy/%s", want)
+			}
 		}
 	}
 }
