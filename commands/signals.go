@@ -84,8 +84,8 @@ func runCleanups() {
 }
 
 // drainGrace is how long a stopped command may take to print what it has
-// and return: a write into a pipe nobody reads never returns, and must not
-// keep the process alive. It is longer than any command's own way of
+// and return: a write into a pipe nobody reads, or a read that blocks,
+// never returns, and must not keep the process alive. It is longer than any command's own way of
 // stopping (the exporter gives its last scrapes 5 s); a second signal ends
 // the process at once.
 var drainGrace = 10 * time.Second
@@ -114,7 +114,10 @@ func runUntilStopped(ctx context.Context, errOut func(string), f func() int) int
 		return c
 	case <-time.After(drainGrace):
 		runCleanups()
-		errOut(fmt.Sprintf("stopped: the output did not drain within %s (is the reader of the pipe stuck?)", drainGrace))
+		// What blocks is not known here: a write into a pipe nobody reads
+		// as much as a read of a file that never answers (a FIFO under a
+		// proc root), so the line blames neither.
+		errOut(fmt.Sprintf("stopped: still busy %s after the signal (a write or a read that blocks); gave up waiting", drainGrace))
 		return ExitTrouble
 	}
 }

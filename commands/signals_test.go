@@ -30,7 +30,7 @@ func TestStoppedWhileOutputBlocks(t *testing.T) {
 	cancel()
 	select {
 	case code := <-done:
-		if code != ExitTrouble || !strings.HasPrefix(errOut.String(), "arpdoctor: stopped: the output did not drain within 100ms") {
+		if code != ExitTrouble || !strings.HasPrefix(errOut.String(), "arpdoctor: stopped: still busy 100ms after the signal") {
 			t.Errorf("exit %d, stderr %q", code, errOut.String())
 		}
 	case <-time.After(10 * time.Second):

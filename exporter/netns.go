@@ -97,6 +97,11 @@ type netnsCollector struct {
 	lastErr error
 }
 
+// errNetNSPending is the netns collector's failure until its first round
+// has finished: a discovery can take long (or never finish) on a large or
+// broken proc root.
+var errNetNSPending = errors.New("the first round over the network namespaces has not finished yet")
+
 // netnsRound is what one round found.
 type netnsRound struct {
 	discovered, read int
@@ -122,7 +127,9 @@ func (c *netnsCollector) update(_ *scrape, ch chan<- prometheus.Metric) error {
 	r, err := c.last, c.lastErr
 	c.mu.Unlock()
 	if r == nil {
-		return err
+		// Until a round has finished nothing is known: no series, and a
+		// failure rather than a success over nothing.
+		return cmp.Or(err, errNetNSPending)
 	}
 	ch <- prometheus.MustNewConstMetric(netnsDiscoveredDesc, prometheus.GaugeValue, float64(r.discovered))
 	ch <- prometheus.MustNewConstMetric(netnsReadDesc, prometheus.GaugeValue, float64(r.read))
