@@ -89,7 +89,13 @@ rest are summed into netns="other".`,
 		Args:        cobra.NoArgs,
 		Annotations: allNetNS(map[string]string{}),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.checkExporterInput(); err != nil {
+				return err
+			}
 			if err := o.validate(); err != nil {
+				return err
+			}
+			if err := o.checkFlagPairs(cmd); err != nil {
 				return err
 			}
 			return runF(cmd.Context(), o)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"log/slog"
 	"net"
 	"net/http"
@@ -121,9 +122,11 @@ func Serve(ctx context.Context, e *Exporter, o ServeOptions) error {
 	landing, err := web.NewLandingPage(web.LandingConfig{
 		Name:        "arpdoctor exporter",
 		Description: "The neighbor cache (ARP and NDP), measured for Prometheus",
-		Version:     o.Version,
+		Version:     html.EscapeString(o.Version),
 		Links: []web.LandingLinks{
-			{Address: o.TelemetryPath, Text: "Metrics"},
+			// The toolkit's page is a text/template: what it shows is
+			// escaped here.
+			{Address: html.EscapeString(o.TelemetryPath), Text: "Metrics"},
 			{Address: FindingsPath, Text: "Recent findings", Description: "JSON, with the IPs and MACs"},
 		},
 	})
