@@ -59,12 +59,12 @@ func NewHandler(reg *prometheus.Registry, e *Exporter, o HandlerOptions) http.Ha
 		logger = slog.New(slog.DiscardHandler)
 	}
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		ErrorLog:      promhttpLog{logger},
 		ErrorHandling: promhttp.ContinueOnError,
 	})
 	turns := make(chan struct{}, maxScrapesAtOnce)
 	mux := http.NewServeMux()
-	mux.Handle(o.TelemetryPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle(o.TelemetryPath, getOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case turns <- struct{}{}:
 		case <-r.Context().Done():
@@ -72,10 +72,10 @@ func NewHandler(reg *prometheus.Registry, e *Exporter, o HandlerOptions) http.Ha
 		}
 		defer func() { <-turns }()
 		metrics.ServeHTTP(w, r)
-	}))
+	})))
 	mux.Handle(FindingsPath, e.FindingsHandler())
 	if o.Landing != nil {
-		mux.Handle("/", o.Landing)
+		mux.Handle("/", getOnly(o.Landing))
 	}
 	return mux
 }
@@ -133,10 +133,7 @@ func Serve(ctx context.Context, e *Exporter, o ServeOptions) error {
 	if err != nil {
 		return fmt.Errorf("making the landing page: %w", err)
 	}
-	server := &http.Server{
-		Handler:           NewHandler(reg, e, HandlerOptions{TelemetryPath: o.TelemetryPath, Landing: landing, Logger: logger}),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	server := newServer(NewHandler(reg, e, HandlerOptions{TelemetryPath: o.TelemetryPath, Landing: landing, Logger: logger}))
 
 	// The listeners are opened here rather than by web.ListenAndServe, so
 	// that an address that cannot be bound is an error before anything
@@ -154,7 +151,7 @@ func Serve(ctx context.Context, e *Exporter, o ServeOptions) error {
 		if err != nil {
 			return &ListenError{Address: a, Err: err}
 		}
-		listeners = append(listeners, l)
+		listeners = append(listeners, limitConnections(l, maxConnections))
 		addrs = append(addrs, l.Addr())
 	}
 
