@@ -227,6 +227,7 @@ func (o *exporterOptions) discoverForExporter(ctx context.Context) ([]exporter.N
 
 func runExporter(ctx context.Context, o *exporterOptions) error {
 	logger := newLogger(o.io.ErrOut, o.level, o.LogFormat)
+	defer onHangup(func() { logger.Info(hangupNote) })()
 	v := Version()
 	maxIf := o.MaxInterfaces
 	if maxIf == 0 {

@@ -109,3 +109,8 @@ func checkProcRoot(root string) error {
 		}
 	}
 }
+
+// hangupNote is what the exporter logs at SIGHUP, the usual signal to
+// reload: it stops nothing, since a supervisor that restarts only on
+// failure would not start it again.
+const hangupNote = "SIGHUP: nothing to reload, the web configuration is read again on every request"
