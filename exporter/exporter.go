@@ -180,6 +180,7 @@ type Exporter struct {
 	findings   *ring
 	background []func(ctx context.Context)
 	closers    []io.Closer
+	failures   *failureLog
 }
 
 // Open connects to the kernel for cfg: the neighbor table of cfg.NetNS,
@@ -238,7 +239,7 @@ func newExporter(cfg Config, src sources) *Exporter {
 	if src.now == nil {
 		src.now = time.Now
 	}
-	e := &Exporter{cfg: cfg, log: cfg.Logger, src: src, findings: newRing(cfg.FindingsSize)}
+	e := &Exporter{cfg: cfg, log: cfg.Logger, src: src, findings: newRing(cfg.FindingsSize), failures: newFailureLog(cfg.Logger, src.now)}
 	rules, _ := sysctl.Profile(cfg.Profile)
 	e.collectors = []collector{
 		&neighborCollector{maxInterfaces: cfg.MaxInterfaces},
@@ -319,10 +320,8 @@ func (e *Exporter) execute(c collector, s *scrape, ch chan<- prometheus.Metric) 
 	ok := 1.0
 	if err != nil {
 		ok = 0
-		e.log.Error("collector failed", "collector", c.name(), "duration_seconds", d.Seconds(), "err", err)
-	} else {
-		e.log.Debug("collector succeeded", "collector", c.name(), "duration_seconds", d.Seconds())
 	}
+	e.failures.observe(c.name(), d, err)
 	ch <- prometheus.MustNewConstMetric(collectorDurationDesc, prometheus.GaugeValue, d.Seconds(), c.name())
 	ch <- prometheus.MustNewConstMetric(collectorSuccessDesc, prometheus.GaugeValue, ok, c.name())
 }
