@@ -226,7 +226,8 @@ func (o *exporterOptions) discoverForExporter(ctx context.Context) ([]exporter.N
 }
 
 func runExporter(ctx context.Context, o *exporterOptions) error {
-	logger := newLogger(o.io.ErrOut, o.level, o.LogFormat)
+	logger, flushLog := newExporterLogger(o.io.ErrOut, o.level, o.LogFormat)
+	defer flushLog()
 	defer onHangup(func() { logger.Info(hangupNote) })()
 	v := Version()
 	maxIf := o.MaxInterfaces
