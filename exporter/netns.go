@@ -223,6 +223,11 @@ func (c *netnsCollector) round(ctx context.Context) (*netnsRound, error) {
 	if err != nil {
 		return nil, fmt.Errorf("discovering the network namespaces: %w", err)
 	}
+	if len(nss) == 0 {
+		// Every machine has a namespace of its own: none found is a
+		// proc root that holds no processes, not an empty machine.
+		return nil, errors.New("discovering the network namespaces: none found, not even the machine's own")
+	}
 	r := &netnsRound{discovered: len(nss), counts: map[string]map[netnsKey]int{}}
 	var mu sync.Mutex
 	var errs []error

@@ -269,3 +269,13 @@ arpdoctor_neighbor_events_total{event="flip_flop",family="inet",interface="\\xff
 arpdoctor_neighbor_events_total{event="mac_changed",family="inet",interface="\\xff\\xfe"} 0
 `, "arpdoctor_neighbor_events_total")
 }
+
+// TestNetNSNoneFound: a round that finds no namespace at all (a proc root
+// without processes) is a failure, not a success over nothing.
+func TestNetNSNoneFound(t *testing.T) {
+	m := &fakeMachine{tables: map[string]*fakeKernel{}}
+	_, c := netnsExporter(m, 0)
+	if r, err := c.round(context.Background()); err == nil {
+		t.Errorf("round over no namespace: %+v, want an error", r)
+	}
+}

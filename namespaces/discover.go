@@ -242,6 +242,9 @@ func discover(ctx context.Context, opts Options, sys system) (Result, error) {
 		return Result{}, err
 	}
 	var own, initMounts []nsMount
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
 	if !opts.SkipMounts {
 		own = d.readMounts(filepath.Join(sys.self, "mountinfo"))
 		// PID 1's table is the same as ours when we share its mount
