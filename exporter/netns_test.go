@@ -244,8 +244,8 @@ func TestNetNSLabel(t *testing.T) {
 // label, and the scrape goes on.
 func TestOddNamesInLabels(t *testing.T) {
 	m := &fakeMachine{tables: map[string]*fakeKernel{
-		HostNetNS: {entries: []neigh.Entry{entry("198.51.100.1", "02:00:00:00:00:01", "\xff\xfe", neigh.Stale)}},
-		"atk-\xff": {entries: []neigh.Entry{entry("192.0.2.50", "02:00:00:00:50:a1", "eth0", neigh.Stale)}},
+		HostNetNS:    {entries: []neigh.Entry{entry("198.51.100.1", "02:00:00:00:00:01", "\xff\xfe", neigh.Stale)}},
+		"atk-\xff":   {entries: []neigh.Entry{entry("192.0.2.50", "02:00:00:00:50:a1", "eth0", neigh.Stale)}},
 		"pod\x1b[2J": {entries: []neigh.Entry{entry("192.0.2.50", "02:00:00:00:50:a1", "eth0", neigh.Stale)}},
 	}}
 	e, c := netnsExporter(m, 0)

@@ -35,7 +35,8 @@ type WebConfigError struct {
 
 func (e *WebConfigError) Error() string {
 	if e.Key == "" {
-		return e.Path + ": " + e.Err.Error()
+		// The configuration itself: its path is the caller's to say.
+		return e.Err.Error()
 	}
 	return e.Key + " " + e.Path + ": " + e.Err.Error()
 }
