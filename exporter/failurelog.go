@@ -65,3 +65,34 @@ func (f *failureLog) observe(name string, d time.Duration, err error) {
 			"failing_for", now.Sub(since).Round(time.Second).String(), "failed_scrapes", n)
 	}
 }
+
+// observeRound takes one round of a background loop (what names it: "reading
+// the network namespaces"), logged as observe logs a collector's scrapes.
+func (f *failureLog) observeRound(what string, err error) {
+	now := f.now()
+	key := "round: " + what
+	f.mu.Lock()
+	st := f.state[key]
+	switch {
+	case err == nil && st == nil:
+		f.mu.Unlock()
+	case err == nil:
+		delete(f.state, key)
+		f.mu.Unlock()
+		f.log.Info(what+" recovered", "failed_for", now.Sub(st.since).Round(time.Second).String())
+	case st == nil || st.err != err.Error():
+		f.state[key] = &failing{err: err.Error(), since: now, logged: now}
+		f.mu.Unlock()
+		f.log.Error(what+" failed", "err", err)
+	default:
+		st.scrapes++
+		if now.Sub(st.logged) < failureEvery {
+			f.mu.Unlock()
+			return
+		}
+		n, since := st.scrapes, st.since
+		st.logged, st.scrapes = now, 0
+		f.mu.Unlock()
+		f.log.Error(what+" still failing", "err", err, "failing_for", now.Sub(since).Round(time.Second).String(), "failed_rounds", n)
+	}
+}

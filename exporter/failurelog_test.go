@@ -112,3 +112,27 @@ func scrapeAll(e *Exporter) {
 	for range ch {
 	}
 }
+
+// TestFailureLogRounds: a background loop's failing rounds are logged as
+// a collector's failing scrapes are.
+func TestFailureLogRounds(t *testing.T) {
+	rec := &lineRecorder{}
+	now := t0
+	f := newFailureLog(slog.New(rec), func() time.Time { return now })
+	boom := errors.New("none found")
+	for range 10 {
+		f.observeRound("reading the network namespaces", boom)
+		now = now.Add(30 * time.Second)
+	}
+	f.observeRound("reading the network namespaces", boom)
+	f.observeRound("reading the network namespaces", nil)
+	f.observeRound("reading the network namespaces", nil)
+	want := []string{
+		"ERROR reading the network namespaces failed err=none found",
+		"ERROR reading the network namespaces still failing err=none found",
+		"INFO reading the network namespaces recovered",
+	}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

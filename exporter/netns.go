@@ -197,9 +197,7 @@ func (c *netnsCollector) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err != nil {
-			c.e.log.Error("reading the network namespaces failed", "err", err)
-		}
+		c.e.failures.observeRound("reading the network namespaces", err)
 		c.mu.Lock()
 		// Namespaces gone since the last round are gone from the metrics
 		// with it; a round that could not even discover them leaves none,
