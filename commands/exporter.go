@@ -92,7 +92,13 @@ rest are summed into netns="other".`,
 		Args:        cobra.NoArgs,
 		Annotations: noOutput(allNetNS(map[string]string{}), "serves metrics over HTTP"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.checkExporterInput(); err != nil {
+				return err
+			}
 			if err := o.validate(); err != nil {
+				return err
+			}
+			if err := o.checkFlagPairs(cmd); err != nil {
 				return err
 			}
 			return runF(cmd.Context(), o)
@@ -301,7 +307,9 @@ func exporterStartError(err error) error {
 }
 
 func runExporter(ctx context.Context, o *exporterOptions) error {
-	logger := newLogger(o.io.ErrOut, o.level, o.LogFormat)
+	logger, flushLog := newExporterLogger(o.io.ErrOut, o.level, o.LogFormat)
+	defer flushLog()
+	defer onHangup(func() { logger.Info(hangupNote) })()
 	traced, chosen, err := o.traceInterfaces()
 	if err != nil {
 		return exporterStartError(err)

@@ -20,7 +20,7 @@ import (
 func TestExporterFlags(t *testing.T) {
 	var got *exporterOptions
 	ios, _, _, _ := TestStreams()
-	g := &globalOptions{io: ios}
+	g := &globalOptions{io: ios, AllNetNS: true, ProcRoot: "/proc"}
 	cmd := newExporterCmd(g, func(_ context.Context, o *exporterOptions) error { got = o; return nil })
 	cmd.SetArgs([]string{"--trace-interface", "eth0", "--trace-interface", "eth1", "--verify-interval", "5m",
 		"--web.listen-address", "127.0.0.1:9877", "--web.listen-address", "[::1]:9877", "--log.level", "debug",

@@ -3,7 +3,9 @@ package commands
 import (
 	"context"
 	"io"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -30,7 +32,7 @@ func TestStoppedWhileOutputBlocks(t *testing.T) {
 	cancel()
 	select {
 	case code := <-done:
-		if code != ExitTrouble || !strings.HasPrefix(errOut.String(), "arpdoctor: stopped: the output did not drain within 100ms") {
+		if code != ExitTrouble || !strings.HasPrefix(errOut.String(), "arpdoctor: stopped: still busy 100ms after the signal") {
 			t.Errorf("exit %d, stderr %q", code, errOut.String())
 		}
 	case <-time.After(10 * time.Second):
@@ -48,5 +50,42 @@ func TestCleanupsRunOnce(t *testing.T) {
 	remove()
 	if n != 1 {
 		t.Errorf("cleanups ran to %d, want 1", n)
+	}
+}
+
+// TestHangupWhileRegistered: with a hangup handler, SIGHUP calls it and
+// stops nothing; the next signal stops as before, and SIGHUP stops again
+// once the handler is removed.
+func TestHangupWhileRegistered(t *testing.T) {
+	sigs := make(chan os.Signal, 4)
+	done := make(chan struct{})
+	cancelled := make(chan struct{})
+	exited := make(chan os.Signal, 1)
+	hups := make(chan struct{}, 4)
+	remove := onHangup(func() { hups <- struct{}{} })
+	finished := make(chan struct{})
+	go func() {
+		watchSignals(sigs, done, func() { close(cancelled) }, func(s os.Signal) { exited <- s })
+		close(finished)
+	}()
+	sigs <- syscall.SIGHUP
+	sigs <- syscall.SIGHUP
+	<-hups
+	<-hups
+	select {
+	case <-cancelled:
+		t.Fatal("SIGHUP stopped the command")
+	default:
+	}
+	sigs <- syscall.SIGTERM
+	<-cancelled
+	remove()
+	sigs <- syscall.SIGHUP
+	<-finished
+	if s := <-exited; s != syscall.SIGHUP {
+		t.Errorf("exit on %v, want SIGHUP", s)
+	}
+	if hangup.Load() != nil {
+		t.Error("handler still registered")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/arpdoctor/arpdoctor/internal/words"
 )
@@ -43,31 +44,53 @@ func keptInterfaces(counts map[string]int, max int) map[string]bool {
 }
 
 // interfaceBudget gives a counter's interfaces their labels: the first
-// max interfaces seen keep their names for the exporter's life, the rest
-// are "other". Unlike a gauge's per-scrape choice, this never moves an
-// interface between series, so every series only ever grows, as a
-// counter must.
+// max interfaces seen keep their names, the rest are "other". Unlike a
+// gauge's per-scrape choice, this never moves an interface between series
+// while it exists, so every series only ever grows, as a counter must. An
+// interface that no longer exists gives its name back (release): its
+// series go, and the next interface seen takes the slot. What "other"
+// counted stays there: a counter never gives anything back.
 type interfaceBudget struct {
 	max  int // < 0: no limit
+	now  func() time.Time
 	mu   sync.Mutex
-	seen map[string]bool
+	seen map[string]time.Time // the interfaces with a name of their own: when last seen
 }
 
 func newInterfaceBudget(max int) *interfaceBudget {
-	return &interfaceBudget{max: max, seen: map[string]bool{}}
+	return &interfaceBudget{max: max, now: time.Now, seen: map[string]time.Time{}}
 }
 
 func (b *interfaceBudget) label(ifname string) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.seen[ifname] {
+	if _, ok := b.seen[ifname]; ok {
+		b.seen[ifname] = b.now()
 		return ifname
 	}
 	if b.max >= 0 && len(b.seen) >= b.max {
 		return OtherInterface
 	}
-	b.seen[ifname] = true
+	b.seen[ifname] = b.now()
 	return ifname
+}
+
+// release frees the names of the interfaces that are not present and have
+// not been seen since before cutoff, and returns them.
+func (b *interfaceBudget) release(present map[string]bool, cutoff time.Time) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var gone []string
+	for name, at := range b.seen {
+		// An interface named "other" shares its series with those past
+		// the budget: dropping it would take back what they counted.
+		if name != OtherInterface && !present[name] && at.Before(cutoff) {
+			delete(b.seen, name)
+			gone = append(gone, name)
+		}
+	}
+	slices.Sort(gone)
+	return gone
 }
 
 // labelValue is a name from outside (an interface's, a namespace's) as a

@@ -57,7 +57,38 @@ type eventKey struct {
 }
 
 func newEventsCollector(e *Exporter, maxInterfaces int) *eventsCollector {
-	return &eventsCollector{e: e, budget: newInterfaceBudget(maxInterfaces), counts: map[eventKey]uint64{}}
+	b := newInterfaceBudget(maxInterfaces)
+	b.now = e.src.now
+	return &eventsCollector{e: e, budget: b, counts: map[eventKey]uint64{}}
+}
+
+// interfaceGoneAfter is how long an interface must be out of the table's
+// census, with no event either, before its series go and its place in the
+// budget is given to another: an interface whose entries all expired is
+// not gone, but one that stays without entries or events for an hour has
+// nothing to count that a new series at zero would miss.
+const interfaceGoneAfter = time.Hour
+
+// releaseGone drops the series of the interfaces gone from the table (see
+// interfaceGoneAfter), freeing their names in the budget; c.mu is held.
+func (c *eventsCollector) releaseGone(groups []neigh.Group) {
+	present := make(map[string]bool, len(groups))
+	for _, g := range groups {
+		present[g.Interface] = true
+	}
+	gone := c.budget.release(present, c.e.src.now().Add(-interfaceGoneAfter))
+	if len(gone) == 0 {
+		return
+	}
+	drop := make(map[string]bool, len(gone))
+	for _, n := range gone {
+		drop[n] = true
+	}
+	for k := range c.counts {
+		if drop[k.ifname] {
+			delete(c.counts, k)
+		}
+	}
 }
 
 func (*eventsCollector) name() string { return "events" }
@@ -68,10 +99,13 @@ func (c *eventsCollector) update(s *scrape, ch chan<- prometheus.Metric) error {
 	// The interfaces of the table get their series at zero before any
 	// event, so that an alert's increase() sees the first mac_changed.
 	// A table that cannot be read is the neighbor collector's failure.
-	groups, _ := s.census()
+	groups, cenErr := s.census()
 	// Copied under the lock and sent after it, so that a slow scrape never
 	// holds up the events.
 	c.mu.Lock()
+	if cenErr == nil {
+		c.releaseGone(groups)
+	}
 	for _, g := range groups {
 		c.seed(g.Family, g.Interface)
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/arpdoctor/arpdoctor/capture"
-	"github.com/arpdoctor/arpdoctor/internal/words"
 	"github.com/arpdoctor/arpdoctor/neigh"
 	"github.com/arpdoctor/arpdoctor/sysctl"
 	"github.com/prometheus/client_golang/prometheus"
@@ -186,6 +185,7 @@ type Exporter struct {
 	background []func(ctx context.Context)
 	closers    []io.Closer
 	events     *eventsCollector
+	failures   *failureLog
 
 	goneMu sync.Mutex
 	gone   error // the last scrape's netnsGone, logged when it changes
@@ -260,7 +260,7 @@ func newExporter(cfg Config, src sources) *Exporter {
 	if src.now == nil {
 		src.now = time.Now
 	}
-	e := &Exporter{cfg: cfg, log: cfg.Logger, src: src, findings: newRing(cfg.FindingsSize)}
+	e := &Exporter{cfg: cfg, log: cfg.Logger, src: src, findings: newRing(cfg.FindingsSize), failures: newFailureLog(cfg.Logger, src.now)}
 	rules, _ := sysctl.Profile(cfg.Profile)
 	e.collectors = []collector{
 		&neighborCollector{maxInterfaces: cfg.MaxInterfaces},
@@ -369,11 +369,11 @@ func (e *Exporter) execute(c collector, s *scrape, gone error, ch chan<- prometh
 	ok := 1.0
 	if err != nil {
 		ok = 0
-		if gone == nil {
-			e.log.Error("collector failed", "collector", c.name(), "duration_seconds", d.Seconds(), "err", words.OneLine(err.Error()))
-		}
-	} else {
-		e.log.Debug("collector succeeded", "collector", c.name(), "duration_seconds", d.Seconds())
+	}
+	// A deleted namespace is logged once, when the scrape finds it so,
+	// not by every collector at every scrape.
+	if gone == nil {
+		e.failures.observe(c.name(), d, err)
 	}
 	ch <- prometheus.MustNewConstMetric(collectorDurationDesc, prometheus.GaugeValue, d.Seconds(), c.name())
 	ch <- prometheus.MustNewConstMetric(collectorSuccessDesc, prometheus.GaugeValue, ok, c.name())

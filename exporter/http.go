@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"log/slog"
 	"net"
 	"net/http"
@@ -58,12 +59,12 @@ func NewHandler(reg *prometheus.Registry, e *Exporter, o HandlerOptions) http.Ha
 		logger = slog.New(slog.DiscardHandler)
 	}
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		ErrorLog:      promhttpLog{logger},
 		ErrorHandling: promhttp.ContinueOnError,
 	})
 	turns := make(chan struct{}, maxScrapesAtOnce)
 	mux := http.NewServeMux()
-	mux.Handle(o.TelemetryPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle(o.TelemetryPath, getOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case turns <- struct{}{}:
 		case <-r.Context().Done():
@@ -71,10 +72,10 @@ func NewHandler(reg *prometheus.Registry, e *Exporter, o HandlerOptions) http.Ha
 		}
 		defer func() { <-turns }()
 		metrics.ServeHTTP(w, r)
-	}))
+	})))
 	mux.Handle(FindingsPath, e.FindingsHandler())
 	if o.Landing != nil {
-		mux.Handle("/", o.Landing)
+		mux.Handle("/", getOnly(o.Landing))
 	}
 	return mux
 }
@@ -121,28 +122,27 @@ func Serve(ctx context.Context, e *Exporter, o ServeOptions) error {
 	landing, err := web.NewLandingPage(web.LandingConfig{
 		Name:        "arpdoctor exporter",
 		Description: "The neighbor cache (ARP and NDP), measured for Prometheus",
-		Version:     o.Version,
+		Version:     html.EscapeString(o.Version),
 		// The toolkit links /debug/pprof/ by default; the exporter serves
 		// no profiles, so the links would answer 404.
 		Profiling: "false",
 		Links: []web.LandingLinks{
-			{Address: o.TelemetryPath, Text: "Metrics"},
+			// The toolkit's page is a text/template: what it shows is
+			// escaped here.
+			{Address: html.EscapeString(o.TelemetryPath), Text: "Metrics"},
 			{Address: FindingsPath, Text: "Recent findings", Description: "JSON, with the IPs and MACs"},
 		},
 	})
 	if err != nil {
 		return fmt.Errorf("making the landing page: %w", err)
 	}
-	server := &http.Server{
-		Handler:           NewHandler(reg, e, HandlerOptions{TelemetryPath: o.TelemetryPath, Landing: landing, Logger: logger}),
-		ReadHeaderTimeout: 10 * time.Second,
-		// The server's own complaints (a TLS handshake that failed, a
-		// client that spoke HTTP to HTTPS) go through the same handler
-		// as every other line, so that a json or logfmt log stays
-		// parseable; the standard logger would print them bare. They are
-		// the clients' mistakes, not the exporter's: warnings.
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	server := newServer(NewHandler(reg, e, HandlerOptions{TelemetryPath: o.TelemetryPath, Landing: landing, Logger: logger}))
+	// The server's own complaints (a TLS handshake that failed, a client
+	// that spoke HTTP to HTTPS) go through the same handler as every other
+	// line, so that a json or logfmt log stays parseable; the standard
+	// logger would print them bare. They are the clients' mistakes, not the
+	// exporter's: warnings.
+	server.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 
 	// The listeners are opened here rather than by web.ListenAndServe, so
 	// that an address that cannot be bound is an error before anything
@@ -160,7 +160,7 @@ func Serve(ctx context.Context, e *Exporter, o ServeOptions) error {
 		if err != nil {
 			return &ListenError{Address: a, Err: err}
 		}
-		listeners = append(listeners, l)
+		listeners = append(listeners, limitConnections(l, maxConnections))
 		addrs = append(addrs, l.Addr())
 	}
 

@@ -141,6 +141,11 @@ func (e *netnsRoundError) Unwrap() error { return e.first }
 // failed; the rest are counted in one more line.
 const maxNetNSErrorLines = 8
 
+// errNetNSPending is the netns collector's failure until its first round
+// has finished: a discovery can take long (or never finish) on a large or
+// broken proc root.
+var errNetNSPending = errors.New("the first round over the network namespaces has not finished yet")
+
 // netnsRound is what one round found.
 type netnsRound struct {
 	discovered, read int
@@ -166,7 +171,9 @@ func (c *netnsCollector) update(_ *scrape, ch chan<- prometheus.Metric) error {
 	r, err := c.last, c.lastErr
 	c.mu.Unlock()
 	if r == nil {
-		return err
+		// Until a round has finished nothing is known: no series, and a
+		// failure rather than a success over nothing.
+		return cmp.Or(err, errNetNSPending)
 	}
 	ch <- prometheus.MustNewConstMetric(netnsDiscoveredDesc, prometheus.GaugeValue, float64(r.discovered))
 	ch <- prometheus.MustNewConstMetric(netnsReadDesc, prometheus.GaugeValue, float64(r.read))
@@ -234,7 +241,9 @@ func (c *netnsCollector) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		c.logErrors(errs, err)
+		if c.e.failures.observeRound("reading the network namespaces", err) {
+			c.logErrors(errs)
+		}
 		c.mu.Lock()
 		// Namespaces gone since the last round are gone from the metrics
 		// with it; a round that could not even discover them leaves none,
@@ -251,14 +260,9 @@ func (c *netnsCollector) run(ctx context.Context) {
 
 // logErrors logs a round's failures, a line for each namespace that failed
 // (naming it by label and path), up to maxNetNSErrorLines.
-func (c *netnsCollector) logErrors(errs []*NetNSError, err error) {
-	if err == nil {
-		return
-	}
-	if len(errs) == 0 {
-		c.e.log.Error("reading the network namespaces failed", "err", words.OneLine(err.Error()))
-		return
-	}
+// logErrors logs a line for each namespace a round failed to read, when
+// the round's failure is logged (see failureLog.observeRound).
+func (c *netnsCollector) logErrors(errs []*NetNSError) {
 	for i, ne := range errs {
 		if i == maxNetNSErrorLines {
 			c.e.log.Error("reading more network namespaces failed", "more", len(errs)-i)
@@ -277,6 +281,11 @@ func (c *netnsCollector) round(ctx context.Context) (*netnsRound, []*NetNSError,
 	nss, err := c.discover(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("discovering the network namespaces: %w", err)
+	}
+	if len(nss) == 0 {
+		// Every machine has a namespace of its own: none found is a
+		// proc root that holds no processes, not an empty machine.
+		return nil, nil, errors.New("discovering the network namespaces: none found, not even the machine's own")
 	}
 	r := &netnsRound{discovered: len(nss), counts: map[string]map[netnsKey]int{}}
 	var mu sync.Mutex

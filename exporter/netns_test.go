@@ -116,13 +116,13 @@ func TestNetNSCollector(t *testing.T) {
 	}, gone: map[string]bool{"pod-gone": true}}
 	e, c := netnsExporter(m, 0)
 
-	// Before the first round: nothing, and no failure.
+	// Before the first round: no series, and no success over nothing.
 	compare(t, e, `
 # HELP arpdoctor_collector_success 1 when the collector succeeded, else 0: neighbor, table and settings in this scrape; events, handshake, verify and netns in their background work, which runs between scrapes.
 # TYPE arpdoctor_collector_success gauge
 arpdoctor_collector_success{collector="events"} 1
 arpdoctor_collector_success{collector="neighbor"} 1
-arpdoctor_collector_success{collector="netns"} 1
+arpdoctor_collector_success{collector="netns"} 0
 arpdoctor_collector_success{collector="settings"} 0
 arpdoctor_collector_success{collector="table"} 1
 `, "arpdoctor_collector_success", "arpdoctor_netns_neighbor_entries")
@@ -291,7 +291,7 @@ func TestNetNSErrorLines(t *testing.T) {
 	e := newExporter(Config{AllNetNS: true, Discover: m.discover, Logger: slog.New(slog.NewJSONHandler(&buf, nil))}, sources{table: &fakeKernel{}})
 	c := e.collectors[len(e.collectors)-1].(*netnsCollector)
 	r, errs, err := c.round(context.Background())
-	c.logErrors(errs, err)
+	c.logErrors(errs)
 	c.mu.Lock()
 	c.last, c.lastErr = r, err
 	c.mu.Unlock()
@@ -314,5 +314,15 @@ func TestNetNSErrorLines(t *testing.T) {
 	if msg := c.update(nil, make(chan prometheus.Metric, 100)).Error(); strings.Contains(msg, "\n") || strings.Contains(msg, "/proc/self/fd") ||
 		!strings.HasPrefix(msg, "2 network namespaces of 3 failed to read; the first: reading network namespace pod-") {
 		t.Errorf("the collector's error %q: want one line naming the namespace", msg)
+	}
+}
+
+// TestNetNSNoneFound: a round that finds no namespace at all (a proc root
+// without processes) is a failure, not a success over nothing.
+func TestNetNSNoneFound(t *testing.T) {
+	m := &fakeMachine{tables: map[string]*fakeKernel{}}
+	_, c := netnsExporter(m, 0)
+	if r, _, err := c.round(context.Background()); err == nil {
+		t.Errorf("round over no namespace: %+v, want an error", r)
 	}
 }

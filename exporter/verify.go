@@ -21,8 +21,9 @@ var inUse = neigh.StateSet(neigh.Reachable | neigh.Stale | neigh.Delay | neigh.P
 // verifyCollector probes the entries in use every interval, in the
 // background, and reports the last round's verdicts.
 type verifyCollector struct {
-	e      *Exporter
-	offset int // where the next round starts, when the table is larger than a round
+	e       *Exporter
+	offset  int // where the next round starts, when the table is larger than a round
+	repeats verifyRepeats
 
 	mu      sync.Mutex
 	counts  map[neigh.Verdict]int
@@ -79,6 +80,7 @@ func (c *verifyCollector) round(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listing the entries to verify: %w", err)
 	}
+	c.repeats.keepOnly(entries)
 	if n, most := len(entries), c.e.cfg.VerifyMaxEntries; n > most {
 		start := c.offset % n
 		batch := make([]neigh.Entry, 0, most)
@@ -100,7 +102,7 @@ func (c *verifyCollector) round(ctx context.Context) error {
 	for i := range results {
 		r := &results[i]
 		counts[r.Verdict]++
-		if r.Problem() {
+		if c.repeats.fresh(r) {
 			c.e.note(verifyRecord(c.e.cfg.NetNS, end, r))
 		}
 	}

@@ -242,6 +242,9 @@ func discover(ctx context.Context, opts Options, sys system) (Result, error) {
 		return Result{}, err
 	}
 	var own, initMounts []nsMount
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
 	if !opts.SkipMounts {
 		own = d.readMounts(filepath.Join(sys.self, "mountinfo"))
 		// PID 1's table is the same as ours when we share its mount
@@ -359,7 +362,8 @@ func (d *discovery) scanDir(dir string, kind PathKind, scanned map[string]bool) 
 
 // readMounts reads the network namespaces bound in a mount table.
 func (d *discovery) readMounts(table string) []nsMount {
-	b, err := os.ReadFile(table)
+	var buf []byte
+	b, err := readProcFile(table, &buf, maxMountTable)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			d.noteErr(table, err)
@@ -444,7 +448,7 @@ func (d *discovery) readProcess(root string, pid int, buf *[]byte) procInfo {
 		return p
 	}
 	statPath := filepath.Join(dir, "stat")
-	b, err := readProcFile(statPath, buf)
+	b, err := readProcFile(statPath, buf, maxProcFile)
 	if err != nil {
 		return fail(statPath, err)
 	}
@@ -471,7 +475,7 @@ func (d *discovery) readProcess(root string, pid int, buf *[]byte) procInfo {
 		return p
 	}
 	cgPath := filepath.Join(dir, "cgroup")
-	if b, err = readProcFile(cgPath, buf); err != nil {
+	if b, err = readProcFile(cgPath, buf, maxProcFile); err != nil {
 		if reasonOf(err) == ReasonVanished {
 			return fail(cgPath, err)
 		}
@@ -484,21 +488,51 @@ func (d *discovery) readProcess(root string, pid int, buf *[]byte) procInfo {
 	return p
 }
 
+// maxProcFile bounds what is read of a process's stat or cgroup file: a
+// few hundred bytes in practice, a few KiB with many cgroup v1 hierarchies.
+// Anything longer is not what the kernel writes there.
+const maxProcFile = 64 << 10
+
+// maxMountTable bounds a mount table: a node with tens of thousands of
+// mounts writes a few MiB.
+const maxMountTable = 32 << 20
+
+// errNotRegular says a file of /proc is a FIFO, a device or a directory:
+// reading it could block for ever or never end, and the kernel writes none
+// of those where the discovery reads.
+var errNotRegular = errors.New("not a regular file")
+
+// errTooLarge says a file of /proc holds more than the kernel writes there.
+var errTooLarge = errors.New("larger than the kernel writes there")
+
 // readProcFile reads a small file of /proc into buf, with fewer system
 // calls than os.ReadFile: on a node with thousands of processes they are
 // most of the cost of a discovery. The result is valid until buf is reused.
-func readProcFile(path string, buf *[]byte) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+//
+// What lies under a proc root given on the command line is not trusted: it
+// is opened without blocking (a FIFO would block the open), refused unless
+// regular (a FIFO or /dev/zero would block the read or never end) and read
+// up to limit bytes. A regular file that would block a read (/proc/kmsg)
+// fails with EAGAIN rather than waiting.
+func readProcFile(path string, buf *[]byte, limit int) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: errNotRegular}
+	}
 	b := (*buf)[:0]
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
-		n, err := unix.Read(fd, b[len(b):cap(b)])
+		n, err := unix.Read(fd, b[len(b):min(cap(b), limit+1)])
 		if err == unix.EINTR {
 			continue
 		}
@@ -510,6 +544,10 @@ func readProcFile(path string, buf *[]byte) ([]byte, error) {
 			return b, nil
 		}
 		b = b[:len(b)+n]
+		if len(b) > limit {
+			*buf = b[:0]
+			return nil, &fs.PathError{Op: "read", Path: path, Err: errTooLarge}
+		}
 	}
 }
 
