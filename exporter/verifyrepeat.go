@@ -38,6 +38,13 @@ func (v *verifyRepeats) fresh(r *neigh.ProbeResult) bool {
 	if v.last[k] == sig {
 		return false
 	}
+	if r.Corrected() {
+		// The entry was put right by the round (the kernel took the
+		// answering MAC): the same finding again is a new occurrence,
+		// not a stuck entry.
+		delete(v.last, k)
+		return true
+	}
 	v.last[k] = sig
 	return true
 }

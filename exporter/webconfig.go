@@ -3,8 +3,10 @@ package exporter
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 
+	"github.com/arpdoctor/arpdoctor/internal/regfile"
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/sys/unix"
 )
@@ -15,7 +17,7 @@ const MaxWebConfigFile = 1 << 20
 
 // ErrNotRegular says a file is a FIFO, a device or a directory: reading it
 // could block for ever or never end.
-var ErrNotRegular = errors.New("not a regular file")
+var ErrNotRegular = regfile.ErrNotRegular
 
 // ErrKernelFile says a file is one of the kernel's, under /proc or /sys.
 var ErrKernelFile = errors.New("a file of /proc or /sys, not a configuration")
@@ -94,54 +96,32 @@ func CheckWebConfig(path string) error {
 	return nil
 }
 
-// readSmallFile reads a regular file, its errors naming no path (the
-// caller's error does), of at most limit bytes. It opens it
-// without blocking (a FIFO's open waits for a writer), refuses anything
-// but a regular file, and reads without blocking either: a "regular"
-// file of /proc that would block a read (/proc/kmsg) fails with EAGAIN.
+// readSmallFile reads a regular file of at most limit bytes without
+// blocking (see regfile.Read), refusing the kernel's files; its errors
+// name no path (the caller's error does).
 func readSmallFile(path string, limit int) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, fmt.Errorf("opening: %w", err)
+	b, err := regfile.Read(path, nil, limit, notKernelFile)
+	var pe *fs.PathError
+	switch {
+	case err == nil:
+		return b, nil
+	case errors.Is(err, regfile.ErrTooLarge):
+		return nil, ErrTooLarge
+	case errors.Is(err, ErrNotRegular), errors.Is(err, ErrKernelFile), errors.Is(err, regfile.ErrWouldBlock):
+		return nil, errors.Unwrap(err)
+	case errors.As(err, &pe):
+		return nil, fmt.Errorf("%s: %w", map[string]string{"open": "opening", "read": "reading"}[pe.Op], pe.Err)
 	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, ErrNotRegular
-	}
-	// The kernel's files look regular, but a read may consume what others
-	// wait for (/proc/kmsg) or never come: none is a configuration.
+	return nil, err
+}
+
+// notKernelFile refuses the kernel's files: they look regular, but a read
+// may consume what others wait for (/proc/kmsg) or never come, and none
+// is a configuration.
+func notKernelFile(fd int, _ *unix.Stat_t) error {
 	var sfs unix.Statfs_t
 	if err := unix.Fstatfs(fd, &sfs); err == nil && (sfs.Type == unix.PROC_SUPER_MAGIC || sfs.Type == unix.SYSFS_MAGIC) {
-		return nil, ErrKernelFile
+		return ErrKernelFile
 	}
-	if st.Size > int64(limit) {
-		return nil, ErrTooLarge
-	}
-	b := make([]byte, 0, min(max(st.Size, 512), int64(limit))+1)
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := unix.Read(fd, b[len(b):min(cap(b), limit+1)])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			if err == unix.EAGAIN {
-				return nil, errors.New("reading would block")
-			}
-			return nil, fmt.Errorf("reading: %w", err)
-		}
-		if n == 0 {
-			return b, nil
-		}
-		b = b[:len(b)+n]
-		if len(b) > limit {
-			return nil, ErrTooLarge
-		}
-	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/arpdoctor/arpdoctor/internal/regfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -497,58 +498,27 @@ const maxProcFile = 64 << 10
 // mounts writes a few MiB.
 const maxMountTable = 32 << 20
 
-// errNotRegular says a file of /proc is a FIFO, a device or a directory:
-// reading it could block for ever or never end, and the kernel writes none
-// of those where the discovery reads.
-var errNotRegular = errors.New("not a regular file")
-
-// errTooLarge says a file of /proc holds more than the kernel writes there.
-var errTooLarge = errors.New("larger than the kernel writes there")
+// Errors of readProcFile.
+var (
+	errNotRegular = regfile.ErrNotRegular
+	errTooLarge   = regfile.ErrTooLarge
+)
 
 // readProcFile reads a small file of /proc into buf, with fewer system
 // calls than os.ReadFile: on a node with thousands of processes they are
 // most of the cost of a discovery. The result is valid until buf is reused.
 //
-// What lies under a proc root given on the command line is not trusted: it
-// is opened without blocking (a FIFO would block the open), refused unless
-// regular (a FIFO or /dev/zero would block the read or never end) and read
-// up to limit bytes. A regular file that would block a read (/proc/kmsg)
-// fails with EAGAIN rather than waiting.
+// What lies under a proc root given on the command line is not trusted: a
+// FIFO, /dev/zero or /proc/kmsg stand in for a file as easily (see
+// regfile.Read).
 func readProcFile(path string, buf *[]byte, limit int) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	b, err := regfile.Read(path, *buf, limit, nil)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		*buf = (*buf)[:0]
+		return nil, err
 	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: errNotRegular}
-	}
-	b := (*buf)[:0]
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := unix.Read(fd, b[len(b):min(cap(b), limit+1)])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
-		}
-		if n == 0 {
-			*buf = b
-			return b, nil
-		}
-		b = b[:len(b)+n]
-		if len(b) > limit {
-			*buf = b[:0]
-			return nil, &fs.PathError{Op: "read", Path: path, Err: errTooLarge}
-		}
-	}
+	*buf = b
+	return b, nil
 }
 
 type procStat struct {
