@@ -249,7 +249,11 @@ func (o *exporterOptions) traceInterfaces() (ifnames []string, chosen string, er
 	chosen, err = c.DefaultRouteInterface()
 	switch {
 	case errors.Is(err, neigh.ErrNoDefaultRoute):
-		return nil, "", flagErrorf("--trace-interface auto: the namespace has no default route; name the interface to trace")
+		where := "this network namespace"
+		if o.NetNS != "" {
+			where = "network namespace " + escape(o.NetNS)
+		}
+		return nil, "", flagErrorf("--trace-interface auto: %s has no default route; name the interface to trace", where)
 	case err != nil:
 		return nil, "", fmt.Errorf("--trace-interface auto: %w", err)
 	}

@@ -442,7 +442,7 @@ func TestExporterTraceAutoNS(t *testing.T) {
 	lab := neightest.NewLab(t)
 	h := lab.AddHost(neightest.HostConfig{Name: "auto", MAC: "02:00:00:00:00:30", Addrs: []string{"192.0.2.30/24"}})
 	code, out, errOut := run(t, false, "--netns", h.Name, "exporter", "--trace-interface", "auto", "--web.listen-address", "127.0.0.1:0")
-	want := "arpdoctor: --trace-interface auto: the namespace has no default route; name the interface to trace (see 'arpdoctor exporter --help')\n"
+	want := "arpdoctor: --trace-interface auto: network namespace " + h.Name + " has no default route; name the interface to trace (see 'arpdoctor exporter --help')\n"
 	if code != ExitTrouble || errOut != want || out != "" {
 		t.Errorf("without a default route: exit %d, stderr %q, stdout %q; want %d and %q", code, errOut, out, ExitTrouble, want)
 	}

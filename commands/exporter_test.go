@@ -137,7 +137,7 @@ func TestExporterTraceAuto(t *testing.T) {
 		{args: []string{"eth1"}, want: []string{"eth1"}},
 		{args: []string{"auto"}, defaultIf: "ens5", want: []string{"ens5"}, chosen: "ens5"},
 		{args: []string{"eth1", "auto", "ens5"}, defaultIf: "ens5", want: []string{"eth1", "ens5"}, chosen: "ens5"},
-		{args: []string{"auto"}, defaultErr: neigh.ErrNoDefaultRoute, err: "--trace-interface auto: the namespace has no default route; name the interface to trace"},
+		{args: []string{"auto"}, defaultErr: neigh.ErrNoDefaultRoute, err: "--trace-interface auto: network namespace blue has no default route; name the interface to trace"},
 	} {
 		f := &fakeNeigh{defaultIf: tc.defaultIf, defaultErr: tc.defaultErr}
 		o := &exporterOptions{globalOptions: &globalOptions{NetNS: "blue", seams: seams{openNeigh: func(netns string) (neighClient, error) {

@@ -731,3 +731,70 @@ arpdoctor_neighbor_events_total{event="mac_changed",family="inet",interface="eth
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
 }
+
+// A trace that fails and starts again numbers its findings from 1: the
+// exporter keeps the interface's ids, and what a correction corrects,
+// unique. A namespace made anew under the name read is not traced.
+func TestTraceRestartKeepsIDsUnique(t *testing.T) {
+	client := netip.MustParseAddrPort("192.0.2.50:40000")
+	wrong := capture.Finding{ID: 1, Kind: capture.SynAckToWrongMAC, Severity: capture.Problem, Time: t0, Message: "wrong MAC",
+		Client: client, ClientMAC: "02:00:00:00:50:b2", SynAckTo: []capture.MACCount{{MAC: "02:00:00:00:50:a1", Count: 2}}}
+	late := wrong
+	late.ID, late.Correction, late.Corrects, late.Message = 2, true, 1, "completed late"
+	var mu sync.Mutex
+	var gone error
+	runs := 0
+	done := make(chan struct{})
+	trace := func(ctx context.Context, emit func(capture.Finding)) error {
+		mu.Lock()
+		runs++
+		n := runs
+		mu.Unlock()
+		switch n {
+		case 1:
+			emit(wrong)
+			mu.Lock()
+			gone = errors.New("network namespace blue was deleted")
+			mu.Unlock()
+			return errors.New("capturing on eth0: network is down")
+		default:
+			emit(wrong)
+			emit(late)
+			close(done)
+			<-ctx.Done()
+			return nil
+		}
+	}
+	e := newExporter(Config{NetNS: "blue"}, sources{table: &fakeKernel{}, traceOrder: []string{"eth0"},
+		traces: map[string]tracer{"eth0": trace},
+		netnsGone: func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			err := gone
+			gone = nil // back under its name for the next attempt
+			return err
+		}})
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { e.Run(ctx); close(stopped) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the trace was not started again")
+	}
+	cancel()
+	<-stopped
+	var got []string
+	for _, r := range e.Findings().Findings {
+		got = append(got, fmt.Sprintf("%d %v %d %s", r.ID, r.Correction, r.Corrects, r.Message))
+	}
+	want := []string{"1 false 0 wrong MAC", "2 false 0 wrong MAC", "3 true 2 completed late"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("records (-want +got):\n%s", diff)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if runs != 2 {
+		t.Errorf("the trace ran %d times, want 2: not while the namespace was gone", runs)
+	}
+}

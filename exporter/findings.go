@@ -143,8 +143,11 @@ func (e *Exporter) note(rec Record) {
 	if len(rec.MACs) > 0 {
 		attrs = append(attrs, slog.Any("macs", rec.MACs))
 	}
+	if rec.ID != 0 {
+		attrs = append(attrs, slog.Uint64("id", rec.ID))
+	}
 	if rec.Correction {
-		attrs = append(attrs, slog.Uint64("corrects", rec.Corrects))
+		attrs = append(attrs, slog.Bool("correction", true), slog.Uint64("corrects", rec.Corrects))
 	}
 	if rec.Outcome != "" {
 		attrs = append(attrs, slog.String("outcome", rec.Outcome))

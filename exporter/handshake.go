@@ -85,8 +85,27 @@ func (c *handshakeCollector) run(ctx context.Context) {
 				c.errs[ifname] = err
 				c.mu.Unlock()
 			}
+			// A trace that starts again numbers its findings from 1:
+			// offset keeps the interface's ids, and what a correction
+			// corrects, unique for the exporter's life.
+			var offset uint64
 			retry(ctx, c.e.log.With("interface", ifname), "tracing "+ifname, setErr, func(ctx context.Context) error {
-				return trace(ctx, func(f capture.Finding) { c.take(ifname, &f) })
+				// The trace reopens by the namespace's name: a
+				// namespace made anew under it is not the one read.
+				if gone := c.e.src.netnsGone; gone != nil {
+					if err := gone(); err != nil {
+						return err
+					}
+				}
+				base := offset
+				return trace(ctx, func(f capture.Finding) {
+					f.ID += base
+					if f.Correction {
+						f.Corrects += base
+					}
+					offset = max(offset, f.ID)
+					c.take(ifname, &f)
+				})
 			})
 		})
 	}
