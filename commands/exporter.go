@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/arpdoctor/arpdoctor/exporter"
@@ -311,6 +313,10 @@ func exporterStartError(err error) error {
 }
 
 func runExporter(ctx context.Context, o *exporterOptions) error {
+	// A daemon outlives the reader of its log: with SIGPIPE taken, a
+	// write to a pipe nobody reads fails (and the log counts the lines it
+	// drops) rather than killing the exporter.
+	defer keepPipeSignal()()
 	logger, flushLog := newExporterLogger(o.io.ErrOut, o.level, o.LogFormat)
 	defer flushLog()
 	defer onHangup(func() { logger.Info(hangupNote) })()
@@ -360,4 +366,26 @@ func runExporter(ctx context.Context, o *exporterOptions) error {
 		return fmt.Errorf("--web.listen-address %s: %w", le.Address, le.Err)
 	}
 	return err
+}
+
+// keepPipeSignal takes SIGPIPE until the returned func runs: Go then lets
+// a write to a broken pipe on stdout or stderr fail with EPIPE instead of
+// ending the process.
+func keepPipeSignal() (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGPIPE)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ch:
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(done)
+	}
 }

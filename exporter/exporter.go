@@ -347,7 +347,7 @@ func (e *Exporter) checkNetNS() error {
 	defer e.goneMu.Unlock()
 	switch {
 	case err != nil && e.gone == nil:
-		e.log.Error("the network namespace read is unreachable: every collector fails until its name refers to it again", "err", err)
+		e.log.Error("the network namespace read is unreachable: every collector fails until its name refers to it again; restart the exporter to read a namespace made anew under that name", "err", err)
 	case err == nil && e.gone != nil:
 		e.log.Info("the network namespace is reachable by its name again; the collectors read it again", "netns", e.cfg.NetNS)
 	}

@@ -155,12 +155,14 @@ func Serve(ctx context.Context, e *Exporter, o ServeOptions) error {
 		}
 	}()
 	var addrs []net.Addr
+	limit := newConnLimiter(maxConnections)
+	server.ConnState = limit.connState
 	for _, a := range o.Addresses {
 		l, err := net.Listen("tcp", a)
 		if err != nil {
 			return &ListenError{Address: a, Err: err}
 		}
-		listeners = append(listeners, limitConnections(l, maxConnections))
+		listeners = append(listeners, limit.listener(l))
 		addrs = append(addrs, l.Addr())
 	}
 

@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
-
-	"golang.org/x/net/netutil"
 )
 
 // The server's limits: what any client can reach, authenticated or not,
@@ -28,10 +25,10 @@ const (
 	// longer than the usual scrape intervals (15 s to a minute), so that
 	// Prometheus keeps its connection between scrapes.
 	idleTimeout = 2 * time.Minute
-	// maxConnections bounds the connections open at once, on each
-	// address. A node's Prometheus servers (a pair, and a person with
-	// curl) need a handful; past the bound new connections wait in the
-	// kernel's backlog for one to close. node_exporter's
+	// maxConnections bounds the connections open at once, on every
+	// address together. A node's Prometheus servers (a pair, and a person
+	// with curl) need a handful; at the bound a new connection replaces
+	// the one idle the longest (see connLimiter). node_exporter's
 	// --web.max-requests bounds parallel scrapes instead, as
 	// maxScrapesAtOnce does here.
 	maxConnections = 256
@@ -46,11 +43,6 @@ func newServer(h http.Handler) *http.Server {
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 	}
-}
-
-// limitConnections bounds the connections l accepts at once to n.
-func limitConnections(l net.Listener, n int) net.Listener {
-	return netutil.LimitListener(l, n)
 }
 
 // getOnly answers 405 to anything but GET and HEAD, as /findings does:
