@@ -76,7 +76,7 @@ func TestExporterRefusesAtStart(t *testing.T) {
 		{[]string{"--all-netns", "--proc-root", emptyProc}, "holds no process directories"},
 		{[]string{"--all-netns", "--proc-root", fifoConfig}, "not a directory"},
 		{[]string{"--web.config.file", fifoConfig}, "--web.config.file " + fifoConfig + ": not a regular file"},
-		{[]string{"--web.config.file", "/proc/kmsg"}, "a file of /proc or /sys"},
+		{[]string{"--web.config.file", "/proc/version"}, "a file of /proc or /sys"},
 		{[]string{"--web.config.file", certFIFO}, "tls_server_config.cert_file " + filepath.Join(dir, "cert.fifo") + ": not a regular file"},
 		{[]string{"--web.config.file", keyZero}, "tls_server_config.key_file /dev/zero: not a regular file"},
 		{[]string{"--web.config.file", caDir}, "tls_server_config.client_ca_file " + dir + ": not a regular file"},

@@ -101,18 +101,13 @@ func CheckWebConfig(path string) error {
 // name no path (the caller's error does).
 func readSmallFile(path string, limit int) ([]byte, error) {
 	b, err := regfile.Read(path, nil, limit, notKernelFile)
-	var pe *fs.PathError
-	switch {
-	case err == nil:
-		return b, nil
-	case errors.Is(err, regfile.ErrTooLarge):
+	if errors.Is(err, regfile.ErrTooLarge) {
 		return nil, ErrTooLarge
-	case errors.Is(err, ErrNotRegular), errors.Is(err, ErrKernelFile), errors.Is(err, regfile.ErrWouldBlock):
-		return nil, errors.Unwrap(err)
-	case errors.As(err, &pe):
-		return nil, fmt.Errorf("%s: %w", map[string]string{"open": "opening", "read": "reading"}[pe.Op], pe.Err)
 	}
-	return nil, err
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		return nil, pe.Err
+	}
+	return b, err
 }
 
 // notKernelFile refuses the kernel's files: they look regular, but a read
